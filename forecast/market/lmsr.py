@@ -1,0 +1,293 @@
+"""Hanson's logarithmic market scoring rule, exact to the smallest unit.
+
+State: ``q[i]``, the shares of outcome i the market maker has sold, in units
+(see money.UNIT), and the liquidity ``b``, also in units.  Cost
+``C(q) = b ln sum_j exp(q_j / b)``; price ``p_i = exp(q_i/b) / sum_j exp(q_j/b)``.
+
+Everything that decides money is computed with :mod:`decimal` at 50 digits and
+log-sum-exp, then rounded for the house: shares a player gets round down,
+points a player pays round up, points a player receives round down.  So for
+every trade ``0 <= cost - (C(after) - C(before)) < 1 unit``.
+
+Errors are :class:`MarketError` subclasses with a message fit for a player.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Context, Decimal, localcontext
+
+from forecast.market.money import UNIT, ceil_units, floor_units, fmt
+
+P_MIN = 0.001
+P_MAX = 0.999
+MIN_OUTCOMES = 2
+MAX_OUTCOMES = 20
+
+_CTX = Context(prec=50)
+# Costs are computed to 50 digits; nudging by far more than that error before
+# rounding makes an exact-integer result round for the house, never for the player.
+_EPS = Decimal("1e-30")
+
+
+class MarketError(ValueError):
+    """A trade the market maker refuses; ``code`` matches the API's error codes."""
+
+    code = "market_error"
+
+
+class ProbabilityLimit(MarketError):
+    code = "probability_limit"
+
+
+class NotEnoughShares(MarketError):
+    code = "not_enough_shares"
+
+
+class InvalidTrade(MarketError):
+    code = "invalid_trade"
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a trade does: ``shares`` > 0 bought or < 0 sold, ``cost`` > 0 paid or < 0 received."""
+
+    outcome: int
+    shares: int
+    cost: int
+    probabilities_before: tuple[float, ...]
+    probabilities_after: tuple[float, ...]
+    capped: bool = False  # a to_probability buy stopped short by max_spend
+
+
+def _d(x: int | Decimal) -> Decimal:
+    return x if isinstance(x, Decimal) else Decimal(x)
+
+
+def cost(q: Sequence[int], b: int) -> Decimal:
+    """C(q) in units, exact to 50 digits (log-sum-exp, no overflow)."""
+    with localcontext(_CTX):
+        bd = _d(b)
+        xs = [_d(qi) / bd for qi in q]
+        m = max(xs)
+        s = sum((x - m).exp() for x in xs)
+        return bd * (m + s.ln())
+
+
+def prices_exact(q: Sequence[int], b: int) -> list[Decimal]:
+    """Probabilities as Decimals that sum to 1 within 1e-45."""
+    with localcontext(_CTX):
+        bd = _d(b)
+        xs = [_d(qi) / bd for qi in q]
+        m = max(xs)
+        es = [(x - m).exp() for x in xs]
+        s = sum(es)
+        return [e / s for e in es]
+
+
+def prices(q: Sequence[int], b: int) -> tuple[float, ...]:
+    """Probabilities as floats (display, forecasts, charts)."""
+    m = max(q)
+    es = [math.exp((qi - m) / b) for qi in q]
+    s = math.fsum(es)
+    return tuple(e / s for e in es)
+
+
+def initial_state(b: int, probabilities: Sequence[float] | None, n: int) -> list[int]:
+    """Opening q for chosen probabilities (q_i = b ln p_i), or zeros for uniform odds.
+
+    Raises InvalidTrade when the probabilities are not n numbers in
+    [P_MIN, P_MAX] that sum to 1 (within 1e-6).
+    """
+    check_shape(n, b)
+    if probabilities is None:
+        return [0] * n
+    ps = list(probabilities)
+    if len(ps) != n:
+        raise InvalidTrade(f"Give one opening probability per outcome ({n}).")
+    for p in ps:
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p):
+            raise InvalidTrade("Opening probabilities must be numbers.")
+        if not P_MIN <= p <= P_MAX:
+            raise InvalidTrade(f"Opening probabilities must be between {P_MIN} and {P_MAX}.")
+    if abs(math.fsum(ps) - 1) > 1e-6:
+        raise InvalidTrade("Opening probabilities must add up to 1 (100%).")
+    with localcontext(_CTX):
+        return [int((_d(b) * Decimal(repr(float(p))).ln()).to_integral_value()) for p in ps]
+
+
+def check_shape(n: int, b: int) -> None:
+    if not MIN_OUTCOMES <= n <= MAX_OUTCOMES:
+        raise InvalidTrade(f"A question has {MIN_OUTCOMES} to {MAX_OUTCOMES} outcomes.")
+    if b <= 0:
+        raise InvalidTrade("Liquidity must be positive.")
+
+
+def _check_outcome(q: Sequence[int], i: int) -> None:
+    if not 0 <= i < len(q):
+        raise InvalidTrade("No such outcome.")
+
+
+def _moved(q: Sequence[int], i: int, delta: int) -> list[int]:
+    after = list(q)
+    after[i] += delta
+    return after
+
+
+def _check_limits(after: Sequence[int], b: int) -> tuple[float, ...]:
+    ps = prices(after, b)
+    if min(ps) < P_MIN or max(ps) > P_MAX:
+        raise ProbabilityLimit(
+            "That trade would take a probability outside 0.1%–99.9%; trade a smaller amount."
+        )
+    return ps
+
+
+def buy_cost(q: Sequence[int], b: int, i: int, shares: int) -> int:
+    """Points (units) to buy ``shares`` of outcome i, rounded up."""
+    with localcontext(_CTX):
+        return ceil_units(cost(_moved(q, i, shares), b) - cost(q, b) + _EPS)
+
+
+def sell_proceeds(q: Sequence[int], b: int, i: int, shares: int) -> int:
+    """Points (units) paid for selling ``shares`` of outcome i, rounded down."""
+    with localcontext(_CTX):
+        return floor_units(cost(q, b) - cost(_moved(q, i, -shares), b) - _EPS)
+
+
+def shares_for_budget(q: Sequence[int], b: int, i: int, budget: int) -> int:
+    """Shares (units, rounded down) that ``budget`` units buy of outcome i.
+
+    shares = b ln(1 + (exp(a/b) - 1) / p_i), via expm1/ln for stability.
+    """
+    p = prices_exact(q, b)[i]
+    with localcontext(_CTX):
+        bd = _d(b)
+        a = _d(budget) / bd
+        shares = bd * (1 + (a.exp() - 1) / p).ln()
+    s = floor_units(shares - _EPS)
+    # The 50-digit result can sit a hair above the true value; never let the
+    # booked shares cost more than the budget.
+    while s > 0 and buy_cost(q, b, i, s) > budget:
+        s -= 1
+    return s
+
+
+def quote_spend(q: Sequence[int], b: int, i: int, budget: int) -> Quote:
+    """Buy outcome i for exactly ``budget`` units: the player pays the whole budget.
+
+    Raises InvalidTrade for a budget <= 0 or too small to buy a unit of a
+    share, ProbabilityLimit past [P_MIN, P_MAX].
+    """
+    _check_outcome(q, i)
+    if budget <= 0:
+        raise InvalidTrade("Spend must be more than zero.")
+    before = prices(q, b)
+    shares = shares_for_budget(q, b, i, budget)
+    if shares <= 0:
+        raise InvalidTrade("That amount is too small to buy any shares.")
+    after = _check_limits(_moved(q, i, shares), b)
+    return Quote(i, shares, budget, before, after)
+
+
+def quote_sell(q: Sequence[int], b: int, i: int, shares: int, held: int) -> Quote:
+    """Sell ``shares`` units of outcome i out of ``held``; proceeds round down.
+
+    Raises NotEnoughShares when shares > held, ProbabilityLimit past the limits.
+    """
+    _check_outcome(q, i)
+    if shares <= 0:
+        raise InvalidTrade("Shares to sell must be more than zero.")
+    if shares > held:
+        raise NotEnoughShares(
+            f"You hold {fmt(held)} shares of this outcome; you cannot sell {fmt(shares)}."
+        )
+    before = prices(q, b)
+    after = _check_limits(_moved(q, i, -shares), b)
+    return Quote(i, -shares, -sell_proceeds(q, b, i, shares), before, after)
+
+
+def quote_to_probability(
+    q: Sequence[int],
+    b: int,
+    i: int,
+    target: float,
+    held: int,
+    max_spend: int | None = None,
+) -> Quote:
+    """Trade outcome i until its probability is ``target``.
+
+    Only q_i moves, so shares = b (logit(t) - logit(p_i)) for any number of
+    outcomes: a buy when t is above p_i, a sale when below.  A buy is capped
+    by ``max_spend`` (then ``capped`` is True).  Shares round toward zero, so
+    the price stops a hair short of the target (well within 0.001).
+    Raises InvalidTrade for a target outside (0, 1) or equal to the price,
+    ProbabilityLimit outside [P_MIN, P_MAX], NotEnoughShares for a sale
+    beyond ``held``.
+    """
+    _check_outcome(q, i)
+    if isinstance(target, bool) or not isinstance(target, (int, float)):
+        raise InvalidTrade("Probability must be a number.")
+    if not math.isfinite(target) or not 0 < target < 1:
+        raise InvalidTrade("Probability must be between 0 and 1.")
+    if not P_MIN <= target <= P_MAX:
+        raise ProbabilityLimit("Probabilities stay between 0.1% and 99.9%.")
+    p = prices_exact(q, b)[i]
+    with localcontext(_CTX):
+        t = Decimal(repr(float(target)))
+        delta = _d(b) * (((t / (1 - t)).ln()) - (p / (1 - p)).ln())
+    if delta >= 0:
+        shares = floor_units(delta)
+        if shares == 0:
+            raise InvalidTrade("The probability is already there.")
+        price = buy_cost(q, b, i, shares)
+        if max_spend is not None and price > max_spend:
+            return _capped(quote_spend(q, b, i, max_spend))
+        before = prices(q, b)
+        after = _check_limits(_moved(q, i, shares), b)
+        return Quote(i, shares, price, before, after)
+    shares = floor_units(-delta)
+    if shares == 0:
+        raise InvalidTrade("The probability is already there.")
+    return quote_sell(q, b, i, shares, held)
+
+
+def _capped(quote: Quote) -> Quote:
+    return Quote(
+        quote.outcome,
+        quote.shares,
+        quote.cost,
+        quote.probabilities_before,
+        quote.probabilities_after,
+        capped=True,
+    )
+
+
+def max_loss(q0: Sequence[int], b: int) -> Decimal:
+    """The market maker's worst loss from opening state q0: max_k (C(q0) - q0_k), in units."""
+    c0 = cost(q0, b)
+    with localcontext(_CTX):
+        return max(c0 - _d(qk) for qk in q0)
+
+
+__all__ = [
+    "UNIT",
+    "Quote",
+    "MarketError",
+    "ProbabilityLimit",
+    "NotEnoughShares",
+    "InvalidTrade",
+    "cost",
+    "prices",
+    "prices_exact",
+    "initial_state",
+    "buy_cost",
+    "sell_proceeds",
+    "shares_for_budget",
+    "quote_spend",
+    "quote_sell",
+    "quote_to_probability",
+    "max_loss",
+]

@@ -1,0 +1,101 @@
+"""Who may do what: membership lookups and the moderator check, in one place."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from forecast.models import Competition, Membership, Question, User
+from forecast.services.errors import Forbidden, NotFound
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise Forbidden("Unknown or disabled account.")
+    return user
+
+
+def get_competition(session: Session, slug: str) -> Competition:
+    comp = session.exec(select(Competition).where(Competition.slug == slug)).first()
+    if comp is None:
+        raise NotFound("No such competition.")
+    return comp
+
+
+def membership(
+    session: Session, user_id: int | None, competition_id: int, *, lock: bool = False
+) -> Membership | None:
+    if user_id is None:
+        return None
+    stmt = select(Membership).where(
+        Membership.user_id == user_id, Membership.competition_id == competition_id
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.exec(stmt).first()
+
+
+def can_view(session: Session, user_id: int | None, comp: Competition) -> bool:
+    """Listed competitions are readable by anyone; private ones by members and admins."""
+    if comp.is_listed:
+        return True
+    if user_id is None:
+        return False
+    user = session.get(User, user_id)
+    return bool(user and user.is_admin) or membership(session, user_id, comp.id) is not None
+
+
+def require_view(session: Session, user_id: int | None, comp: Competition) -> None:
+    # 404, not 403: a private competition's name does not leak.
+    if not can_view(session, user_id, comp):
+        raise NotFound("No such competition.")
+
+
+def require_member(
+    session: Session, user_id: int, comp: Competition, *, lock: bool = False
+) -> Membership:
+    m = membership(session, user_id, comp.id, lock=lock)
+    if m is None:
+        require_view(session, user_id, comp)
+        raise Forbidden("Join this competition first.", code="not_a_member")
+    return m
+
+
+def is_moderator(session: Session, user_id: int | None, competition_id: int) -> bool:
+    if user_id is None:
+        return False
+    user = session.get(User, user_id)
+    if user is not None and user.is_admin:
+        return True
+    m = membership(session, user_id, competition_id)
+    return m is not None and m.is_moderator
+
+
+def require_moderator(session: Session, user_id: int, competition_id: int) -> User:
+    user = get_user(session, user_id)
+    if not is_moderator(session, user_id, competition_id):
+        comp = session.get(Competition, competition_id)
+        if comp is not None:
+            require_view(session, user_id, comp)
+        raise Forbidden("Only a moderator of this competition can do that.")
+    return user
+
+
+def get_question(session: Session, question_id: object, *, lock: bool = False) -> Question:
+    if isinstance(question_id, bool) or not isinstance(question_id, int):
+        raise NotFound("No such question.")
+    stmt = select(Question).where(Question.id == question_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    q = session.exec(stmt).first()
+    if q is None:
+        raise NotFound("No such question.")
+    return q
+
+
+def viewable_question(session: Session, user_id: int | None, question_id: object) -> Question:
+    q = get_question(session, question_id)
+    comp = session.get(Competition, q.competition_id)
+    if not can_view(session, user_id, comp):
+        raise NotFound("No such question.")
+    return q

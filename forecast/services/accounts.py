@@ -1,0 +1,122 @@
+"""Accounts and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from sqlmodel import Session, func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from forecast.models import ApiToken, User, utcnow
+from forecast.services import competitions
+from forecast.services.errors import Conflict, Invalid, NotFound
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,40}$")
+MIN_PASSWORD = 8
+# Verifying against this keeps a login for an unknown name as slow as a real one.
+_DUMMY_HASH = generate_password_hash("not-a-real-password-but-same-cost")
+
+
+def check_username(username: object) -> str:
+    if not isinstance(username, str) or not USERNAME_RE.match(username):
+        raise Invalid(
+            "Usernames are 3-40 letters, digits, dots, dashes or underscores.", field="username"
+        )
+    return username
+
+
+def check_password(password: object) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise Invalid(f"Passwords have at least {MIN_PASSWORD} characters.", field="password")
+    if len(password) > 1000:
+        raise Invalid("That password is too long.", field="password")
+    return password
+
+
+def create_user(*, session: Session, username: str, password: str, is_admin: bool = False) -> User:
+    """Create an account and join it to the public competition.
+
+    The first account on a site is its admin.  Raises Invalid for a bad name
+    or short password, Conflict when the name is taken.
+    """
+    check_username(username)
+    check_password(password)
+    taken = session.exec(select(User).where(func.lower(User.username) == username.lower())).first()
+    if taken is not None:
+        raise Conflict("That username is taken.", code="username_taken", field="username")
+    first = session.exec(select(func.count()).select_from(User)).one() == 0
+    user = User(
+        username=username,
+        password_hash=generate_password_hash(password),
+        is_admin=is_admin or first,
+    )
+    session.add(user)
+    session.flush()
+    public = competitions.ensure_public(session=session)
+    competitions.add_member(session=session, competition=public, user=user)
+    return user
+
+
+def authenticate(*, session: Session, username: str, password: str) -> User | None:
+    """The user for these credentials, or None; equal work for unknown names."""
+    user = session.exec(
+        select(User).where(func.lower(User.username) == (username or "").lower())
+    ).first()
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    if not check_password_hash(user.password_hash, password or "") or not user.is_active:
+        return None
+    return user
+
+
+def change_password(*, session: Session, user_id: int, old: str, new: str) -> None:
+    user = session.get(User, user_id)
+    if user is None or not check_password_hash(user.password_hash, old or ""):
+        raise Invalid("Your current password is not right.", field="old_password")
+    check_password(new)
+    user.password_hash = generate_password_hash(new)
+    session.add(user)
+
+
+def find_user(session: Session, username: str) -> User:
+    user = session.exec(
+        select(User).where(func.lower(User.username) == (username or "").lower())
+    ).first()
+    if user is None:
+        raise NotFound(f"No user named {username!r}.")
+    return user
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(*, session: Session, user_id: int, name: str = "") -> tuple[ApiToken, str]:
+    """A new API token; the plain token is returned once and only its SHA-256 is stored."""
+    plain = "fc_" + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user_id, name=name[:80], token_hash=hash_token(plain), prefix=plain[:10]
+    )
+    session.add(token)
+    session.flush()
+    return token, plain
+
+
+def revoke_token(*, session: Session, user_id: int, token_id: int) -> None:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user_id:
+        raise NotFound("No such token.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.add(token)
+
+
+def user_for_token(session: Session, plain: str) -> User | None:
+    token = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(plain))).first()
+    if token is None or token.revoked_at is not None:
+        return None
+    user = session.get(User, token.user_id)
+    return user if user is not None and user.is_active else None

@@ -1,0 +1,39 @@
+"""Domain errors: each carries an API error code, an HTTP status and a message fit for a person."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.field = field
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class Invalid(DomainError):
+    """A field is missing, of the wrong type, or out of range (HTTP 422)."""
+
+    status = 422
+    code = "invalid"
+
+
+class Conflict(DomainError):
+    """The state forbids it (HTTP 409)."""
+
+    status = 409
+    code = "conflict"

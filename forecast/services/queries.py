@@ -1,0 +1,270 @@
+"""Read models: what pages and the API show.  No writes here.
+
+Amounts are ints of money.UNIT; the JSON helpers turn them into numbers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from forecast.market.lmsr import prices
+from forecast.market.money import to_float
+from forecast.models import (
+    Competition,
+    Membership,
+    Outcome,
+    Position,
+    Question,
+    Score,
+    Trade,
+    User,
+    utcnow,
+)
+from forecast.services.questions import effective_status, outcomes_of
+
+
+def iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.isoformat().replace("+00:00", "Z")
+
+
+def probabilities(question: Question, outcomes: list[Outcome]) -> dict[int, float]:
+    return dict(
+        zip(
+            (o.id for o in outcomes),
+            prices([o.q for o in outcomes], question.liquidity),
+            strict=True,
+        )
+    )
+
+
+def question_json(session: Session, question: Question, comp: Competition | None = None) -> dict:
+    """A question in the API's shape (API.md, "A question")."""
+    comp = comp or session.get(Competition, question.competition_id)
+    outcomes = outcomes_of(session, question.id)
+    probs = probabilities(question, outcomes)
+    resolution = None
+    if question.status == "resolved":
+        resolution = {
+            "outcome": question.resolved_outcome_id,
+            "note": question.resolution_note,
+            "source_url": question.resolution_source_url,
+            "at": iso(question.resolved_at),
+        }
+    elif question.status == "cancelled":
+        resolution = {
+            "cancel": True,
+            "note": question.resolution_note,
+            "at": iso(question.resolved_at),
+        }
+    return {
+        "id": question.id,
+        "competition": comp.slug,
+        "title": question.title,
+        "description": question.description,
+        "resolution_criteria": question.resolution_criteria,
+        "source": question.source,
+        "kind": question.kind,
+        "status": effective_status(question),
+        "close_at": iso(question.close_at),
+        "liquidity": to_float(question.liquidity),
+        "trade_count": question.trade_count,
+        "outcomes": [{"id": o.id, "label": o.label, "probability": probs[o.id]} for o in outcomes],
+        "resolution": resolution,
+    }
+
+
+def history(session: Session, question: Question) -> list[dict]:
+    """Probabilities at opening, then after each trade, oldest first."""
+    outcomes = outcomes_of(session, question.id)
+    opening = dict(
+        zip(
+            (str(o.id) for o in outcomes),
+            prices([o.q0 for o in outcomes], question.liquidity),
+            strict=True,
+        )
+    )
+    points = [{"at": iso(question.created_at), "probabilities": opening}]
+    for at, probs in session.exec(
+        select(Trade.created_at, Trade.probabilities)
+        .where(Trade.question_id == question.id)
+        .order_by(Trade.id)
+    ):
+        points.append({"at": iso(at), "probabilities": probs})
+    return points
+
+
+def competition_questions(session: Session, comp: Competition) -> list[Question]:
+    """Open questions closing soonest first, then closed, then resolved and cancelled."""
+    now = utcnow()
+    qs = list(session.exec(select(Question).where(Question.competition_id == comp.id)))
+    order = {"open": 0, "closed": 1, "resolved": 2, "cancelled": 3}
+    return sorted(qs, key=lambda q: (order[effective_status(q, now)], q.close_at, q.id))
+
+
+def open_values(session: Session, comp: Competition) -> dict[int, int]:
+    """Each member's open positions marked at the current probabilities (units, rounded down)."""
+    qs = {
+        q.id: q
+        for q in session.exec(
+            select(Question).where(
+                Question.competition_id == comp.id, col(Question.status).in_(("open", "closed"))
+            )
+        )
+    }
+    if not qs:
+        return {}
+    price: dict[int, float] = {}
+    by_q: dict[int, list[Outcome]] = defaultdict(list)
+    for o in session.exec(
+        select(Outcome).where(col(Outcome.question_id).in_(list(qs))).order_by(Outcome.position)
+    ):
+        by_q[o.question_id].append(o)
+    for qid, outs in by_q.items():
+        price.update(probabilities(qs[qid], outs))
+    value: dict[int, float] = defaultdict(float)
+    for mid, oid, shares in session.exec(
+        select(Position.membership_id, Position.outcome_id, Position.shares).where(
+            col(Position.question_id).in_(list(qs)), Position.shares > 0
+        )
+    ):
+        value[mid] += shares * price[oid]
+    return {mid: int(v) for mid, v in value.items()}
+
+
+@dataclass
+class Standing:
+    rank: int
+    username: str
+    user_id: int
+    membership_id: int
+    net_worth: int
+    balance: int
+    profit: int
+    brier: float | None
+    scored: int
+    traded: int
+    trades: int
+    last_trade_at: datetime | None
+
+
+def leaderboard(session: Session, comp: Competition, *, by: str = "net_worth") -> list[Standing]:
+    """Standings.  By net worth (highest first) or mean Brier (lowest first).
+
+    Ties go to whoever got there first: the member whose last trade is
+    earlier (members who never traded count from when they joined).
+    """
+    values = open_values(session, comp)
+    stats = {
+        mid: (n, traded, last)
+        for mid, n, traded, last in session.exec(
+            select(
+                Trade.membership_id,
+                func.count(),
+                func.count(func.distinct(Trade.question_id)),
+                func.max(Trade.created_at),
+            )
+            .join(Membership, Membership.id == Trade.membership_id)
+            .where(Membership.competition_id == comp.id)
+            .group_by(Trade.membership_id)
+        )
+    }
+    briers = {
+        mid: (float(avg), int(n))
+        for mid, avg, n in session.exec(
+            select(Score.membership_id, func.avg(Score.brier), func.count())
+            .join(Membership, Membership.id == Score.membership_id)
+            .where(Membership.competition_id == comp.id)
+            .group_by(Score.membership_id)
+        )
+    }
+    rows = []
+    for m, username in session.exec(
+        select(Membership, User.username)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.competition_id == comp.id)
+    ):
+        n, traded, last = stats.get(m.id, (0, 0, None))
+        if isinstance(last, str):  # SQLite's max() of a datetime column comes back as text
+            last = datetime.fromisoformat(last)
+        if last is not None and last.tzinfo is None:
+            from datetime import UTC
+
+            last = last.replace(tzinfo=UTC)
+        net = m.balance + values.get(m.id, 0)
+        brier, scored = briers.get(m.id, (None, 0))
+        rows.append(
+            Standing(
+                0,
+                username,
+                m.user_id,
+                m.id,
+                net,
+                m.balance,
+                net - comp.starting_balance,
+                brier,
+                scored,
+                traded,
+                n,
+                last or m.joined_at,
+            )
+        )
+    if by == "brier":
+        rows.sort(
+            key=lambda s: (s.brier is None, s.brier if s.brier is not None else 0, s.last_trade_at)
+        )
+    else:
+        rows.sort(key=lambda s: (-s.net_worth, s.last_trade_at))
+    for k, s in enumerate(rows, 1):
+        s.rank = k
+    return rows
+
+
+def standing_json(s: Standing) -> dict:
+    return {
+        "rank": s.rank,
+        "username": s.username,
+        "net_worth": to_float(s.net_worth),
+        "balance": to_float(s.balance),
+        "profit": to_float(s.profit),
+        "brier": s.brier,
+        "scored_questions": s.scored,
+        "questions_traded": s.traded,
+        "trades": s.trades,
+    }
+
+
+def member_net_worth(session: Session, member: Membership) -> int:
+    comp = session.get(Competition, member.competition_id)
+    return member.balance + open_values(session, comp).get(member.id, 0)
+
+
+def positions(session: Session, member: Membership, question: Question) -> list[dict]:
+    outcomes = outcomes_of(session, question.id)
+    probs = probabilities(question, outcomes)
+    held = {
+        p.outcome_id: p
+        for p in session.exec(
+            select(Position).where(
+                Position.membership_id == member.id, Position.question_id == question.id
+            )
+        )
+    }
+    out = []
+    for o in outcomes:
+        p = held.get(o.id)
+        shares = p.shares if p else 0
+        out.append(
+            {
+                "outcome": o.id,
+                "label": o.label,
+                "shares": shares,
+                "spent": p.spent if p else 0,
+                "value": int(shares * probs[o.id]),
+            }
+        )
+    return out

@@ -1,0 +1,195 @@
+"""Property tests of the pure market maker."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, localcontext
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from forecast.market import lmsr
+from forecast.market.money import UNIT, MoneyError, to_units
+
+b_units = st.integers(min_value=1 * UNIT, max_value=10_000 * UNIT)
+n_outcomes = st.integers(min_value=2, max_value=20)
+
+
+@st.composite
+def markets(draw):
+    """A market state reachable from uniform odds: probabilities inside the limits."""
+    n = draw(n_outcomes)
+    b = draw(b_units)
+    spread = int(b * math.log(50))  # keeps every price well inside [0.001, 0.999] for n <= 20
+    q = [draw(st.integers(min_value=0, max_value=spread)) for _ in range(n)]
+    return q, b
+
+
+def house_gap(q, b, i, quote) -> Decimal:
+    after = list(q)
+    after[i] += quote.shares
+    with localcontext(prec=60):
+        return Decimal(quote.cost) - (lmsr.cost(after, b) - lmsr.cost(q, b))
+
+
+@settings(max_examples=200, deadline=None)
+@given(markets(), st.data())
+def test_prices_sum_to_one(market, data):
+    q, b = market
+    assert math.isclose(sum(lmsr.prices(q, b)), 1.0, abs_tol=1e-12)
+    with localcontext(prec=60):
+        assert abs(sum(lmsr.prices_exact(q, b)) - 1) < Decimal("1e-40")
+
+
+@settings(max_examples=200, deadline=None)
+@given(markets(), st.data())
+def test_spend_pays_exactly_the_budget_and_never_less_than_the_cost(market, data):
+    q, b = market
+    i = data.draw(st.integers(0, len(q) - 1))
+    budget = data.draw(st.integers(min_value=1, max_value=b // 2))
+    try:
+        quote = lmsr.quote_spend(q, b, i, budget)
+    except (lmsr.InvalidTrade, lmsr.ProbabilityLimit):
+        return
+    assert quote.cost == budget
+    gap = house_gap(q, b, i, quote)
+    assert 0 < gap < 1 + Decimal("1e-25"), (
+        "cost is C(after) - C(before) rounded for the house, within one unit"
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(markets(), st.data())
+def test_buy_then_sell_all_returns_at_most_the_budget(market, data):
+    q, b = market
+    i = data.draw(st.integers(0, len(q) - 1))
+    budget = data.draw(st.integers(min_value=1, max_value=b))
+    try:
+        buy = lmsr.quote_spend(q, b, i, budget)
+    except (lmsr.InvalidTrade, lmsr.ProbabilityLimit):
+        return
+    after = list(q)
+    after[i] += buy.shares
+    try:
+        sell = lmsr.quote_sell(after, b, i, buy.shares, buy.shares)
+    except lmsr.ProbabilityLimit:
+        return
+    assert -sell.cost <= budget
+    assert 0 < house_gap(after, b, i, sell) < 1 + Decimal("1e-25")
+
+
+@settings(max_examples=200, deadline=None)
+@given(markets(), st.data())
+def test_to_probability_lands_within_a_thousandth(market, data):
+    q, b = market
+    i = data.draw(st.integers(0, len(q) - 1))
+    target = data.draw(st.floats(min_value=0.01, max_value=0.99))
+    p = lmsr.prices(q, b)[i]
+    assume(abs(target - p) > 1e-3)
+    try:
+        quote = lmsr.quote_to_probability(q, b, i, target, held=10**15)
+    except lmsr.ProbabilityLimit:
+        return
+    assert abs(quote.probabilities_after[i] - target) < 1e-3
+    assert 0 < house_gap(q, b, i, quote) < 1 + Decimal("1e-25")
+
+
+@settings(max_examples=100, deadline=None)
+@given(markets(), st.data())
+def test_to_probability_with_max_spend_stops_at_the_budget(market, data):
+    q, b = market
+    i = data.draw(st.integers(0, len(q) - 1))
+    p = lmsr.prices(q, b)[i]
+    target = min(0.99, p + 0.3)
+    assume(target - p > 0.01)
+    cap = data.draw(st.integers(min_value=1, max_value=b))
+    try:
+        quote = lmsr.quote_to_probability(q, b, i, target, held=0, max_spend=cap)
+    except (lmsr.ProbabilityLimit, lmsr.InvalidTrade):
+        return
+    assert quote.cost <= cap
+    if quote.capped:
+        assert quote.cost == cap and quote.probabilities_after[i] < target
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_market_maker_loss_never_exceeds_its_bound(data):
+    n = data.draw(n_outcomes)
+    b = data.draw(b_units)
+    q0 = [0] * n
+    q = list(q0)
+    received = 0
+    for _ in range(data.draw(st.integers(1, 25))):
+        i = data.draw(st.integers(0, n - 1))
+        try:
+            if data.draw(st.booleans()) or q[i] == q0[i]:
+                quote = lmsr.quote_spend(q, b, i, data.draw(st.integers(1, b)))
+            else:
+                quote = lmsr.quote_sell(
+                    q, b, i, data.draw(st.integers(1, q[i] - q0[i])), q[i] - q0[i]
+                )
+        except (lmsr.ProbabilityLimit, lmsr.InvalidTrade):
+            continue
+        q[i] += quote.shares
+        received += quote.cost
+    with localcontext(prec=50):
+        bound = Decimal(b) * Decimal(n).ln()
+    assert abs(lmsr.max_loss(q0, b) - bound) < Decimal("1e-30") * b
+    for k in range(n):
+        loss = (q[k] - q0[k]) - received  # pays one unit per unit of winning share sold
+        assert loss <= bound
+
+
+def test_binary_spend_example():
+    quote = lmsr.quote_spend([0, 0], 100 * UNIT, 0, 50 * UNIT)
+    # b ln(1 + (e^0.5 - 1) / 0.5) = 83.1796... shares, rounded down
+    assert quote.shares == 831_796
+    assert quote.cost == 500_000
+    assert quote.probabilities_before == (0.5, 0.5)
+    assert round(quote.probabilities_after[0], 4) == 0.6967
+
+
+def test_opening_at_chosen_probabilities():
+    q = lmsr.initial_state(100 * UNIT, [0.2, 0.8], 2)
+    assert [round(p, 6) for p in lmsr.prices(q, 100 * UNIT)] == [0.2, 0.8]
+
+
+@pytest.mark.parametrize(
+    "probs", [[0.5], [0.5, 0.6], [0.0, 1.0], [float("nan"), 0.5], [True, False], [0.2, "0.8"]]
+)
+def test_bad_opening_probabilities(probs):
+    with pytest.raises(lmsr.InvalidTrade):
+        lmsr.initial_state(100 * UNIT, probs, 2)
+
+
+def test_probability_limit_refuses_a_huge_buy():
+    with pytest.raises(lmsr.ProbabilityLimit):
+        lmsr.quote_spend([0, 0], 100 * UNIT, 0, 10_000 * UNIT)
+
+
+def test_selling_more_than_held():
+    with pytest.raises(lmsr.NotEnoughShares):
+        lmsr.quote_sell([10 * UNIT, 0], 100 * UNIT, 0, 11 * UNIT, 10 * UNIT)
+
+
+def test_no_overflow_with_huge_state():
+    q = [10**15, 10**15 + 5 * UNIT]
+    ps = lmsr.prices(q, 100 * UNIT)
+    assert math.isclose(sum(ps), 1)
+    assert lmsr.cost(q, 100 * UNIT) > 10**15
+
+
+@pytest.mark.parametrize(
+    "value", [-1, 0, "0", float("nan"), float("inf"), "inf", "abc", None, True, [], 10**13, "1e400"]
+)
+def test_to_units_rejects(value):
+    with pytest.raises(MoneyError):
+        to_units(value)
+
+
+def test_to_units_is_exact():
+    assert to_units("0.1") == 1000
+    assert to_units(0.1) == 1000
+    assert to_units("12.34567") == 123456  # rounds down to the unit

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from forecast.web import security
+from forecast.web import errors, security
 
 
 def register(app: Flask) -> None:
-    from forecast.web import auth, pages
+    from forecast.web import api, auth, competitions, moderate, pages, profile
 
     security.init_app(app)
+    errors.init_app(app)
     auth.init_app(app)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(pages.bp)
+    for module in (auth, pages, moderate, competitions, profile, api):
+        app.register_blueprint(module.bp)
+    if app.config.get("BENCH_FLOOR"):
+        from forecast.web import bench
+
+        app.register_blueprint(bench.bp)

@@ -62,7 +62,8 @@ def calibration(pairs: Iterable[tuple[float, bool]]) -> list[Bucket]:
     hits = [0] * 10
     sums = [0.0] * 10
     for p, happened in pairs:
-        k = min(int(p * 10), 9)
+        # round first: 1 - 0.9 is 0.0999..., which belongs in the 10% bucket
+        k = min(int(round(p * 10, 9)), 9)
         counts[k] += 1
         hits[k] += bool(happened)
         sums[k] += p

@@ -1,0 +1,102 @@
+"""Comments on questions, shown with the commenter's current position."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from forecast.models import Comment, Competition, Membership, Outcome, Position, User
+from forecast.services import access
+from forecast.services.competitions import log_action
+from forecast.services.errors import Conflict, Invalid, NotFound
+
+MAX_COMMENT = 2000
+
+
+@dataclass(frozen=True)
+class CommentView:
+    id: int
+    username: str
+    body: str
+    created_at: datetime
+    hidden: bool
+    position: list[tuple[str, int]]  # (outcome label, shares) the commenter holds now
+
+
+def add_comment(*, session: Session, user_id: int, question_id: object, body: object) -> Comment:
+    """A member comments on a question.  Raises NotFound, Forbidden (not a member), Invalid."""
+    question = access.get_question(session, question_id)
+    comp = session.get(Competition, question.competition_id)
+    access.require_member(session, user_id, comp)
+    if not isinstance(body, str) or not body.strip():
+        raise Invalid("Write something first.", field="body")
+    body = body.strip()
+    if len(body) > MAX_COMMENT:
+        raise Invalid(f"Comments are at most {MAX_COMMENT} characters.", field="body")
+    comment = Comment(question_id=question.id, user_id=user_id, body=body)
+    session.add(comment)
+    session.flush()
+    return comment
+
+
+def set_hidden(
+    *, session: Session, user_id: int, comment_id: int, hidden: bool = True, reason: str = ""
+) -> Comment:
+    """A moderator hides (or shows again) a comment; logged in the audit log."""
+    comment = session.get(Comment, comment_id)
+    if comment is None:
+        raise NotFound("No such comment.")
+    question = access.get_question(session, comment.question_id)
+    access.require_moderator(session, user_id, question.competition_id)
+    if comment.hidden == hidden:
+        raise Conflict("The comment is already " + ("hidden." if hidden else "shown."))
+    comment.hidden = hidden
+    session.add(comment)
+    log_action(
+        session,
+        question.competition_id,
+        user_id,
+        "hide_comment" if hidden else "show_comment",
+        question_id=question.id,
+        reason=reason,
+        detail={"comment_id": comment.id},
+    )
+    return comment
+
+
+def comments_for(
+    session: Session, question_id: int, *, include_hidden: bool = False, limit: int = 200
+) -> list[CommentView]:
+    """Newest last; each with what its author holds in the question now."""
+    question = access.get_question(session, question_id)
+    stmt = (
+        select(Comment, User.username)
+        .join(User, User.id == Comment.user_id)
+        .where(Comment.question_id == question.id)
+        .order_by(Comment.id.desc())
+        .limit(limit)
+    )
+    if not include_hidden:
+        stmt = stmt.where(Comment.hidden == False)  # noqa: E712
+    rows = list(session.exec(stmt))[::-1]
+    user_ids = {c.user_id for c, _ in rows}
+    holdings: dict[int, list[tuple[str, int]]] = {}
+    if user_ids:
+        for m_user, label, shares in session.exec(
+            select(Membership.user_id, Outcome.label, Position.shares)
+            .join(Position, Position.membership_id == Membership.id)
+            .join(Outcome, Outcome.id == Position.outcome_id)
+            .where(
+                Position.question_id == question.id,
+                Position.shares > 0,
+                col(Membership.user_id).in_(user_ids),
+            )
+            .order_by(Outcome.position)
+        ):
+            holdings.setdefault(m_user, []).append((label, shares))
+    return [
+        CommentView(c.id, name, c.body, c.created_at, c.hidden, holdings.get(c.user_id, []))
+        for c, name in rows
+    ]

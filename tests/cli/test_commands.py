@@ -63,9 +63,38 @@ def test_user_token_pack_audit(cli, tmp_path):
     assert r.exit_code == 0
 
 
+def _busy(url: str) -> None:
+    """Trade, resolve, cancel and undo on the CLI's site through the services."""
+    from sqlmodel import select
+
+    from forecast.db import Database
+    from forecast.models import Question, User
+    from forecast.services import resolution, trading
+    from forecast.services.questions import outcomes_of
+
+    db = Database(url)
+    with db.session() as s:
+        users = list(s.exec(select(User)))
+        qs = list(s.exec(select(Question).order_by(Question.id)))
+        outs = {q.id: [o.id for o in outcomes_of(s, q.id)] for q in qs}
+    for k, q in enumerate(qs):
+        for j, u in enumerate(users):
+            order = trading.parse_order(outcome_id=outs[q.id][(k + j) % len(outs[q.id])], spend=7 + j)
+            db.transaction(lambda s: trading.trade(session=s, user_id=u.id, question_id=q.id, order=order))
+    admin = users[0].id
+    db.transaction(lambda s: resolution.resolve(session=s, user_id=admin, question_id=qs[0].id, outcome_id=outs[qs[0].id][0]))
+    db.transaction(lambda s: resolution.cancel(session=s, user_id=admin, question_id=qs[1].id))
+    db.transaction(lambda s: resolution.resolve(session=s, user_id=admin, question_id=qs[2].id, outcome_id=outs[qs[2].id][1]))
+    db.transaction(lambda s: resolution.undo(session=s, user_id=admin, question_id=qs[2].id))
+    db.dispose()
+
+
 def test_audit_fails_on_a_tampered_ledger(cli):
     cli("user", "create", "alice", input="a-long-password\n")
-    assert cli("audit").exit_code == 0
+    cli("user", "create", "bob", input="a-long-password\n")
+    _busy(cli.url)
+    r = cli("audit")
+    assert r.exit_code == 0, r.output
     engine = create_engine(cli.url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE membership SET balance = balance + 1"))

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateTimeLocalField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -28,7 +35,9 @@ class JoinForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired()])
-    role = SelectField("Role", choices=[("moderator", "Moderator"), ("player", "Player")])
+    role = SelectField(
+        "Role", choices=[SelectChoice("moderator", "Moderator"), SelectChoice("player", "Player")]
+    )
 
 
 class ConfirmForm(FlaskForm):
@@ -38,7 +47,8 @@ class ConfirmForm(FlaskForm):
 class PackUploadForm(FlaskForm):
     file = FileField("Pack file (YAML or JSON)")
     shipped = SelectField(
-        "Or a shipped pack", choices=[("", "—"), ("amazon-tiktok", "Amazon and TikTok")]
+        "Or a shipped pack",
+        choices=[SelectChoice("", "—"), SelectChoice("amazon-tiktok", "Amazon and TikTok")],
     )
 
 

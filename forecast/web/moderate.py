@@ -1,7 +1,342 @@
-"""Moderate pages."""
+"""Moderator pages: the resolution queue and audit log, writing, editing,
+closing, resolving, cancelling (N/A) and undoing questions.
+
+Every view checks on the server that the signed-in user moderates the
+question's competition (or is a site admin): a player gets 403, a non-member
+of a private competition 404, and an anonymous visitor the login page.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import UTC, datetime
 
-bp = Blueprint("moderate", __name__)
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlmodel import Session
+
+from forecast.db import get_session, transaction
+from forecast.extensions import login_manager
+from forecast.market.money import fmt
+from forecast.models import Competition, Question, utcnow
+from forecast.services import access, moderation, questions, resolution
+from forecast.services.errors import DomainError, NotFound
+from forecast.web.moderate_forms import (
+    CloseForm,
+    EditQuestionForm,
+    NoteForm,
+    QuestionForm,
+    ResolveForm,
+)
+
+bp = Blueprint("moderate", __name__, url_prefix="/moderate")
+
+MAX_ID = 2**31 - 1  # Question.id is a 32-bit INTEGER; larger ids cannot exist
+
+
+@bp.before_request
+def _signed_in():
+    """Send anonymous visitors to the login page before anything else."""
+    if current_user.is_authenticated:
+        return None
+    if login_manager.login_view in current_app.view_functions:
+        return login_manager.unauthorized()
+    abort(401)
+
+
+def question_url(question_id: int) -> str:
+    """The player's page of a question."""
+    if "pages.question" in current_app.view_functions:
+        return url_for("pages.question", question_id=question_id)
+    return f"{request.script_root}/questions/{question_id}"
+
+
+def utc(dt: datetime | None) -> str:
+    return "—" if dt is None else dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@bp.context_processor
+def _helpers() -> dict:
+    return {
+        "question_url": question_url,
+        "utc": utc,
+        "fmt": fmt,
+        "now": utcnow(),
+        "action_names": moderation.ACTION_NAMES,
+    }
+
+
+def _moderated_competition(slug: str) -> Competition:
+    session = get_session()
+    comp = access.get_competition(session, slug)
+    access.require_moderator(session, current_user.id, comp.id)
+    return comp
+
+
+def _moderated_question(question_id: int) -> tuple[Question, Competition]:
+    if not 1 <= question_id <= MAX_ID:
+        raise NotFound("No such question.")
+    session = get_session()
+    question = access.get_question(session, question_id)
+    access.require_moderator(session, current_user.id, question.competition_id)
+    return question, session.get(Competition, question.competition_id)
+
+
+def _field_error(form, err: DomainError) -> None:  # noqa: ANN001
+    """Put a service's error next to its field (or on the form when it names none)."""
+    field = getattr(form, err.field, None) if err.field else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, err.message]
+    else:
+        form.form_errors.append(err.message)
+
+
+def _status(form, err: DomainError | None = None) -> int:  # noqa: ANN001
+    if err is not None and err.status == 409:
+        return 409
+    return 422 if form.errors or form.form_errors else 200
+
+
+def _aware(dt: datetime) -> datetime:
+    """A datetime-local value, which has no zone, read as UTC."""
+    return dt.replace(tzinfo=UTC)
+
+
+@bp.get("/<slug>")
+def dashboard(slug: str):
+    """Show the queue awaiting resolution, the other questions, and the audit log."""
+    comp = _moderated_competition(slug)
+    session = get_session()
+    page = request.args.get("page", 1, type=int)
+    log = moderation.audit_log(session, comp, page=page if page is not None else 1)
+    return render_template(
+        "moderate/dashboard.html",
+        comp=comp,
+        queue=moderation.resolution_queue(session, comp),
+        others=moderation.questions_by_status(session, comp),
+        log=log,
+        close_form=CloseForm(),
+    )
+
+
+@bp.route("/<slug>/questions/new", methods=["GET", "POST"])
+def create_question(slug: str):
+    """Write a new question (binary or multiple choice) in this competition."""
+    comp = _moderated_competition(slug)
+    form = QuestionForm()
+    err = None
+    if form.validate_on_submit():
+
+        def create(s: Session) -> Question:
+            return questions.create_question(
+                session=s,
+                user_id=current_user.id,
+                competition=s.get(Competition, comp.id),
+                title=form.title.data,
+                description=form.description.data or "",
+                resolution_criteria=form.resolution_criteria.data or "",
+                source=form.source.data or "",
+                kind=form.kind.data,
+                outcomes=form.outcome_labels(),
+                close_at=_aware(form.close_at.data),
+                liquidity=(form.liquidity.data or "").strip(),
+                initial_probabilities=form.initial_probabilities.parsed,
+            )
+
+        try:
+            question = transaction(create)
+        except DomainError as e:
+            if e.status in (403, 404):
+                raise
+            err = e
+            _field_error(form, e)
+        else:
+            flash(f"Created “{question.title}”.", "success")
+            return redirect(question_url(question.id), 303)
+    return render_template("moderate/new.html", comp=comp, form=form), _status(form, err)
+
+
+@bp.route("/questions/<int:question_id>/edit", methods=["GET", "POST"])
+def edit_question(question_id: int):
+    """Edit a question's text or close time, giving a reason for the audit log."""
+    question, comp = _moderated_question(question_id)
+    form = EditQuestionForm(obj=question if request.method == "GET" else None)
+    if request.method == "GET":
+        form.close_at.data = question.close_at.replace(tzinfo=None, second=0, microsecond=0)
+    close_form = CloseForm(formdata=None)
+    err = None
+    if form.validate_on_submit():
+        new_close = _aware(form.close_at.data)
+        # An unchanged close time (shown to the minute) is not a change; a past
+        # one must not block fixing a typo in a closed question's text.
+        unchanged = new_close == question.close_at.replace(second=0, microsecond=0)
+        try:
+            transaction(
+                lambda s: questions.edit_question(
+                    session=s,
+                    user_id=current_user.id,
+                    question_id=question.id,
+                    title=form.title.data,
+                    description=form.description.data or "",
+                    resolution_criteria=form.resolution_criteria.data or "",
+                    source=form.source.data or "",
+                    close_at=None if unchanged else new_close,
+                    reason=form.reason.data.strip(),
+                )
+            )
+        except DomainError as e:
+            if e.status in (403, 404):
+                raise
+            err = e
+            _field_error(form, e)
+        else:
+            flash("Saved the question.", "success")
+            return redirect(question_url(question.id), 303)
+    return render_template(
+        "moderate/edit.html",
+        comp=comp,
+        question=question,
+        status=questions.effective_status(question),
+        form=form,
+        close_form=close_form,
+    ), _status(form, err)
+
+
+@bp.post("/questions/<int:question_id>/close")
+def close_question(question_id: int):
+    """Stop trading in a question now."""
+    question, comp = _moderated_question(question_id)
+    form = CloseForm()
+    if not form.validate_on_submit():
+        flash(" ".join(e for errs in form.errors.values() for e in errs), "error")
+    else:
+        try:
+            transaction(
+                lambda s: questions.close_question(
+                    session=s,
+                    user_id=current_user.id,
+                    question_id=question.id,
+                    reason=(form.reason.data or "").strip(),
+                )
+            )
+        except DomainError as e:
+            if e.status in (403, 404):
+                raise
+            flash(e.message, "error")
+        else:
+            flash(f"Trading in “{question.title}” is closed; it awaits resolution.", "success")
+    return redirect(url_for("moderate.dashboard", slug=comp.slug), 303)
+
+
+@bp.route("/questions/<int:question_id>/resolve", methods=["GET", "POST"])
+def resolve(question_id: int):
+    """Resolve a question to an outcome, with a note and a source URL."""
+    question, comp = _moderated_question(question_id)
+    outcomes = questions.outcomes_of(get_session(), question.id)
+    form = ResolveForm()
+    form.outcome.choices = [(o.id, o.label) for o in outcomes]
+    err = None
+    if form.validate_on_submit():
+        try:
+            transaction(
+                lambda s: resolution.resolve(
+                    session=s,
+                    user_id=current_user.id,
+                    question_id=question.id,
+                    outcome_id=form.outcome.data,
+                    note=form.note.data or "",
+                    source_url=form.source_url.data or "",
+                )
+            )
+        except DomainError as e:
+            if e.status in (403, 404):
+                raise
+            err = e
+            _field_error(form, e)
+        else:
+            label = next(o.label for o in outcomes if o.id == form.outcome.data)
+            flash(f"Resolved “{question.title}” to {label}; winners are paid.", "success")
+            return redirect(question_url(question.id), 303)
+    return render_template(
+        "moderate/resolve.html",
+        comp=comp,
+        question=question,
+        status=questions.effective_status(question),
+        form=form,
+    ), _status(form, err)
+
+
+@bp.route("/questions/<int:question_id>/cancel", methods=["GET", "POST"])
+def cancel(question_id: int):
+    """Cancel a question (N/A) after showing what it reverses."""
+    question, comp = _moderated_question(question_id)
+    form = NoteForm()
+    err = None
+    if form.validate_on_submit():
+        try:
+            transaction(
+                lambda s: resolution.cancel(
+                    session=s, user_id=current_user.id, question_id=question.id, note=form.note.data
+                )
+            )
+        except DomainError as e:
+            if e.status in (403, 404):
+                raise
+            err = e
+            _field_error(form, e)
+        else:
+            flash(f"Cancelled “{question.title}” (N/A); every trade is refunded.", "success")
+            return redirect(question_url(question.id), 303)
+    return render_template(
+        "moderate/cancel.html",
+        comp=comp,
+        question=question,
+        status=questions.effective_status(question),
+        preview=moderation.cancel_preview(get_session(), question),
+        form=form,
+    ), _status(form, err)
+
+
+@bp.route("/questions/<int:question_id>/undo", methods=["GET", "POST"])
+def undo(question_id: int):
+    """Undo a resolution or cancellation after showing the payouts it reverses."""
+    question, comp = _moderated_question(question_id)
+    form = NoteForm()
+    err = None
+    was = question.status
+    if form.validate_on_submit():
+        try:
+            transaction(
+                lambda s: resolution.undo(
+                    session=s, user_id=current_user.id, question_id=question.id, note=form.note.data
+                )
+            )
+        except DomainError as e:
+            if e.status in (403, 404):
+                raise
+            err = e
+            _field_error(form, e)
+        else:
+            what = "cancellation" if was == "cancelled" else "resolution"
+            flash(
+                f"Undid the {what} of “{question.title}”; it is closed and awaits resolution.",
+                "success",
+            )
+            return redirect(url_for("moderate.dashboard", slug=comp.slug), 303)
+    outcome = None
+    if question.resolved_outcome_id is not None:
+        outcome = next(
+            (
+                o
+                for o in questions.outcomes_of(get_session(), question.id)
+                if o.id == question.resolved_outcome_id
+            ),
+            None,
+        )
+    return render_template(
+        "moderate/undo.html",
+        comp=comp,
+        question=question,
+        outcome=outcome,
+        preview=moderation.undo_preview(get_session(), question),
+        form=form,
+    ), _status(form, err)

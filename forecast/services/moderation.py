@@ -1,0 +1,249 @@
+"""Read models for the moderator pages: the resolution queue, previews of what
+a cancel or an undo would move, and the audit log.  No writes here.
+
+Amounts are ints of money.UNIT, signed from the player's side: positive means
+the player receives points, negative means the player gives points back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, and_, col, select
+
+from forecast.models import (
+    Competition,
+    LedgerEntry,
+    Membership,
+    ModeratorAction,
+    Outcome,
+    Position,
+    Question,
+    Trade,
+    User,
+    utcnow,
+)
+
+AUDIT_PAGE_SIZE = 50
+
+
+def resolution_queue(
+    session: Session, competition: Competition, *, now: datetime | None = None
+) -> list[Question]:
+    """Questions past their close time that await resolution, longest waiting first.
+
+    That is status ``closed``, or ``open`` with a close time that has passed
+    (nothing has written ``closed`` on it yet).
+    """
+    now = now or utcnow()
+    return list(
+        session.exec(
+            select(Question)
+            .where(
+                Question.competition_id == competition.id,
+                or_(
+                    Question.status == "closed",
+                    and_(Question.status == "open", Question.close_at <= now),
+                ),
+            )
+            .order_by(Question.close_at, Question.id)
+        )
+    )
+
+
+def questions_by_status(
+    session: Session, competition: Competition, *, now: datetime | None = None
+) -> dict[str, list[Question]]:
+    """The competition's other questions for the dashboard: still trading, and settled.
+
+    ``open`` closes soonest first; ``settled`` (resolved or cancelled) newest first.
+    """
+    now = now or utcnow()
+    rows = list(session.exec(select(Question).where(Question.competition_id == competition.id)))
+    trading = [q for q in rows if q.status == "open" and q.close_at > now]
+    settled = [q for q in rows if q.status in ("resolved", "cancelled")]
+    trading.sort(key=lambda q: (q.close_at, q.id))
+    settled.sort(key=lambda q: (q.resolved_at or q.close_at, q.id), reverse=True)
+    return {"open": trading, "settled": settled}
+
+
+@dataclass(frozen=True)
+class MemberMove:
+    """What one member receives (amount > 0) or gives back (amount < 0)."""
+
+    membership_id: int
+    username: str
+    trades: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class Preview:
+    players: int
+    trades: int
+    moves: list[MemberMove]
+
+    @property
+    def paid_to_players(self) -> int:
+        return sum(m.amount for m in self.moves if m.amount > 0)
+
+    @property
+    def paid_back(self) -> int:
+        return -sum(m.amount for m in self.moves if m.amount < 0)
+
+
+def _trade_counts(session: Session, question_id: int) -> dict[int, int]:
+    return dict(
+        session.exec(
+            select(Trade.membership_id, func.count())
+            .where(Trade.question_id == question_id)
+            .group_by(Trade.membership_id)
+        ).all()
+    )
+
+
+def _usernames(session: Session, membership_ids: set[int]) -> dict[int, str]:
+    if not membership_ids:
+        return {}
+    return dict(
+        session.exec(
+            select(Membership.id, User.username)
+            .join(User, User.id == Membership.user_id)
+            .where(col(Membership.id).in_(sorted(membership_ids)))
+        ).all()
+    )
+
+
+def _preview(session: Session, question_id: int, amounts: dict[int, int]) -> Preview:
+    counts = _trade_counts(session, question_id)
+    members = set(amounts) | set(counts)
+    names = _usernames(session, members)
+    moves = [MemberMove(m, names.get(m, "?"), counts.get(m, 0), amounts.get(m, 0)) for m in members]
+    moves.sort(key=lambda mv: (-abs(mv.amount), mv.username.lower(), mv.membership_id))
+    return Preview(players=len(members), trades=sum(counts.values()), moves=moves)
+
+
+def cancel_preview(session: Session, question: Question) -> Preview:
+    """What cancelling (N/A) would move: each member gets back the sum of Position.spent.
+
+    The same sum resolution.cancel refunds, so the page states exactly what happens.
+    """
+    amounts: dict[int, int] = {}
+    for member_id, spent in session.exec(
+        select(Position.membership_id, func.sum(Position.spent))
+        .where(Position.question_id == question.id)
+        .group_by(Position.membership_id)
+    ):
+        amounts[member_id] = int(spent or 0)
+    return _preview(session, question.id, amounts)
+
+
+def undo_preview(session: Session, question: Question) -> Preview:
+    """What undoing the resolution or cancellation would move.
+
+    resolution.undo reverses every wallet entry of the resolving action, so
+    each member's amount is minus what that action paid them.
+    """
+    amounts: dict[int, int] = {}
+    if question.resolution_action_id is not None:
+        for member_id, paid in session.exec(
+            select(LedgerEntry.membership_id, func.sum(LedgerEntry.amount))
+            .where(
+                LedgerEntry.action_id == question.resolution_action_id,
+                col(LedgerEntry.membership_id).is_not(None),
+            )
+            .group_by(LedgerEntry.membership_id)
+        ):
+            amounts[member_id] = -int(paid or 0)
+    return _preview(session, question.id, amounts)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    action: ModeratorAction
+    username: str | None
+    question_title: str | None
+    summary: str
+
+
+@dataclass(frozen=True)
+class LogPage:
+    entries: list[LogEntry]
+    page: int
+    pages: int
+    total: int
+
+
+ACTION_NAMES = {
+    "create_question": "created question",
+    "edit_question": "edited question",
+    "close": "closed trading",
+    "resolve": "resolved",
+    "cancel": "cancelled (N/A)",
+    "undo": "undid resolution",
+    "rotate_code": "rotated join code",
+    "set_role": "set a role",
+    "close_competition": "closed the competition",
+    "hide_comment": "hid a comment",
+    "show_comment": "showed a comment",
+}
+
+
+def _summary(entry: ModeratorAction, outcome_labels: dict[int, str]) -> str:
+    detail = entry.detail if isinstance(entry.detail, dict) else {}
+    if entry.action == "resolve":
+        label = outcome_labels.get(detail.get("outcome_id"), "?")
+        source = detail.get("source_url") or ""
+        return f"to {label}" + (f" · source {source}" if source else "")
+    if entry.action == "edit_question":
+        changed = detail.get("changed") or []
+        return "changed " + ", ".join(str(c).replace("_", " ") for c in changed)
+    if entry.action == "undo":
+        was = detail.get("was")
+        return f"was {was}" if was else ""
+    if entry.action == "set_role":
+        return f"{detail.get('user', '?')} is now {detail.get('role', '?')}"
+    return ""
+
+
+def audit_log(session: Session, competition: Competition, *, page: int = 1) -> LogPage:
+    """The competition's moderator actions, newest first, AUDIT_PAGE_SIZE a page.
+
+    ``page`` is clamped into 1..pages (a page past the end shows the last one).
+    """
+    total = session.exec(
+        select(func.count())
+        .select_from(ModeratorAction)
+        .where(ModeratorAction.competition_id == competition.id)
+    ).one()
+    pages = max(1, math.ceil(total / AUDIT_PAGE_SIZE))
+    page = min(max(1, page), pages)
+    rows = list(
+        session.exec(
+            select(ModeratorAction, User.username, Question.title)
+            .join(User, User.id == ModeratorAction.user_id, isouter=True)
+            .join(Question, Question.id == ModeratorAction.question_id, isouter=True)
+            .where(ModeratorAction.competition_id == competition.id)
+            .order_by(col(ModeratorAction.created_at).desc(), col(ModeratorAction.id).desc())
+            .offset((page - 1) * AUDIT_PAGE_SIZE)
+            .limit(AUDIT_PAGE_SIZE)
+        )
+    )
+    outcome_ids = {
+        a.detail.get("outcome_id")
+        for a, _, _ in rows
+        if a.action == "resolve" and isinstance(a.detail, dict)
+    }
+    outcome_ids = {i for i in outcome_ids if isinstance(i, int)}
+    labels: dict[int, str] = {}
+    if outcome_ids:
+        labels = dict(
+            session.exec(
+                select(Outcome.id, Outcome.label).where(col(Outcome.id).in_(sorted(outcome_ids)))
+            ).all()
+        )
+    entries = [LogEntry(a, name, title, _summary(a, labels)) for a, name, title in rows]
+    return LogPage(entries=entries, page=page, pages=pages, total=total)

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import func, or_
 from sqlmodel import Session, and_, col, select
 
+from forecast.market.lmsr import prices
 from forecast.models import (
     Competition,
     LedgerEntry,
@@ -26,6 +27,7 @@ from forecast.models import (
     User,
     utcnow,
 )
+from forecast.services.questions import outcomes_of
 
 AUDIT_PAGE_SIZE = 50
 
@@ -159,6 +161,31 @@ def undo_preview(session: Session, question: Question) -> Preview:
         ):
             amounts[member_id] = -int(paid or 0)
     return _preview(session, question.id, amounts)
+
+
+@dataclass(frozen=True)
+class OutcomePayout:
+    outcome: Outcome
+    probability: float
+    holders: int
+    payout: int
+
+
+def resolve_preview(session: Session, question: Question) -> list[OutcomePayout]:
+    """Per outcome: its probability now, and what resolving to it pays (one point a share)."""
+    outcomes = outcomes_of(session, question.id)
+    probs = prices([o.q for o in outcomes], question.liquidity)
+    held = {
+        outcome_id: (int(holders), int(shares or 0))
+        for outcome_id, holders, shares in session.exec(
+            select(Position.outcome_id, func.count(), func.sum(Position.shares))
+            .where(Position.question_id == question.id, Position.shares > 0)
+            .group_by(Position.outcome_id)
+        )
+    }
+    return [
+        OutcomePayout(o, p, *held.get(o.id, (0, 0))) for o, p in zip(outcomes, probs, strict=True)
+    ]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlmodel import Session
+from wtforms import SelectChoice
 
 from forecast.db import get_session, transaction
 from forecast.extensions import login_manager
@@ -233,7 +234,7 @@ def resolve(question_id: int):
     question, comp = _moderated_question(question_id)
     outcomes = questions.outcomes_of(get_session(), question.id)
     form = ResolveForm()
-    form.outcome.choices = [(o.id, o.label) for o in outcomes]
+    form.outcome.choices = [SelectChoice(o.id, o.label) for o in outcomes]
     err = None
     if form.validate_on_submit():
         try:
@@ -261,6 +262,7 @@ def resolve(question_id: int):
         comp=comp,
         question=question,
         status=questions.effective_status(question),
+        preview=moderation.resolve_preview(get_session(), question),
         form=form,
     ), _status(form, err)
 

@@ -664,7 +664,12 @@ def test_resolve_pays_the_winners(client, db, tx, w, traded):
         )
     assert ann_before == START - 70 * UNIT and ann_shares > 0
     login(client, w.mod)
-    token = csrf(client, f"/moderate/questions/{w.q.id}/resolve")
+    html = client.get(f"/moderate/questions/{w.q.id}/resolve").get_data(as_text=True)
+    payouts = section(html, "payout-h")
+    assert re.search(
+        rf"<td>YES</td>.*?<td class=\"num\">1</td><td class=\"num\">{fmt(ann_shares)}</td>", payouts
+    )
+    token = TOKEN_RE.search(html).group(1)
     r = client.post(
         f"/moderate/questions/{w.q.id}/resolve",
         data={

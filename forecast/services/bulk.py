@@ -1,0 +1,686 @@
+"""Bulk data for benchmarks and demos: many players, questions and trades, fast.
+
+Every price comes from the market code (forecast.market.lmsr) and every trade
+is booked the way services.trading books one: the outcome's q, the position,
+the trade row, the member's balance, the market maker's cash and two ledger
+rows that sum to zero.  Only the writing is different: thousands of trades
+are priced in memory and written per transaction with executemany and
+multi-row inserts, so each committed batch leaves the books balanced and
+``forecast audit`` passes after any of them.
+
+The generator keeps the market state in memory between batches, so it must
+be the only writer: run it with the server stopped (or on a site nobody
+else is trading on).  It refuses names that already exist.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlmodel import Session
+from werkzeug.security import generate_password_hash
+
+from forecast.db import Database
+from forecast.market import lmsr
+from forecast.market.money import UNIT
+from forecast.models import (
+    Competition,
+    LedgerEntry,
+    Membership,
+    Outcome,
+    Position,
+    Question,
+    Trade,
+    User,
+    utcnow,
+)
+from forecast.services import accounts, competitions, questions
+from forecast.services.errors import Conflict, Invalid
+from forecast.services.trading import Order, _forecast
+
+Progress = Callable[[str, int, int], None]
+
+_T = Trade.__table__
+_L = LedgerEntry.__table__
+_P = Position.__table__
+_M = Membership.__table__
+_O = Outcome.__table__
+_Q = Question.__table__
+_U = User.__table__
+
+MC_LABELS = ["Amazon", "Microsoft", "Meta", "Oracle", "ByteDance", "Someone else", "A ban"]
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass
+class _Outcome:
+    id: int
+    q: int
+    dirty: bool = False
+
+
+@dataclass
+class _Question:
+    id: int
+    competition_id: int
+    b: int
+    outcomes: list[_Outcome]
+    mm_cash: int
+    trade_count: int
+    dirty: bool = False
+
+
+@dataclass
+class _Member:
+    id: int
+    user_id: int
+    balance: int
+    dirty: bool = False
+
+
+@dataclass
+class _Position:
+    id: int | None
+    membership_id: int
+    question_id: int
+    outcome_id: int
+    shares: int = 0
+    spent: int = 0
+    dirty: bool = False
+
+
+@dataclass
+class Market:
+    """What trading needs, held in memory: questions, members and their positions."""
+
+    competition_id: int
+    questions: dict[int, _Question] = field(default_factory=dict)
+    members: dict[int, _Member] = field(default_factory=dict)
+    positions: dict[tuple[int, int], _Position] = field(default_factory=dict)
+
+
+@dataclass
+class Booked:
+    """How a run of trades went."""
+
+    trades: int = 0
+    rejected: int = 0
+    batches: int = 0
+
+
+def load_market(session: Session, comp: Competition, question_ids: Iterable[int]) -> Market:
+    """The competition's members, and these questions with their outcomes and positions."""
+    market = Market(comp.id)
+    for mid, uid, bal in session.execute(
+        select(_M.c.id, _M.c.user_id, _M.c.balance).where(_M.c.competition_id == comp.id)
+    ):
+        market.members[mid] = _Member(mid, uid, bal)
+    ids = sorted(set(question_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for qid, cid, b, cash, n in session.execute(
+            select(_Q.c.id, _Q.c.competition_id, _Q.c.liquidity, _Q.c.mm_cash, _Q.c.trade_count)
+            .where(_Q.c.id.in_(chunk))
+            .order_by(_Q.c.id)
+        ):
+            if cid != comp.id:
+                raise Invalid(f"Question {qid} is not in {comp.slug}.")
+            market.questions[qid] = _Question(qid, cid, b, [], cash, n)
+        for oid, qid, q in session.execute(
+            select(_O.c.id, _O.c.question_id, _O.c.q)
+            .where(_O.c.question_id.in_(chunk))
+            .order_by(_O.c.question_id, _O.c.position)
+        ):
+            market.questions[qid].outcomes.append(_Outcome(oid, q))
+        for pid, mid, qid, oid, shares, spent in session.execute(
+            select(_P.c.id, _P.c.membership_id, _P.c.question_id, _P.c.outcome_id)
+            .add_columns(_P.c.shares, _P.c.spent)
+            .where(_P.c.question_id.in_(chunk))
+        ):
+            market.positions[(mid, oid)] = _Position(pid, mid, qid, oid, shares, spent)
+    return market
+
+
+def _quote(market: Market, member: _Member, question: _Question, index: int, order: Order):
+    """The market maker's quote, exactly as services.trading prices it, or None if refused."""
+    q = [o.q for o in question.outcomes]
+    held = market.positions.get((member.id, question.outcomes[index].id))
+    held_shares = held.shares if held else 0
+    try:
+        if order.spend is not None:
+            quote = lmsr.quote_spend(q, question.b, index, order.spend)
+        elif order.sell is not None:
+            quote = lmsr.quote_sell(q, question.b, index, order.sell, held_shares)
+        else:
+            quote = lmsr.quote_to_probability(
+                q, question.b, index, order.to_probability, held_shares, order.max_spend
+            )
+    except lmsr.MarketError:
+        return None
+    if quote.cost > member.balance:
+        return None
+    return quote
+
+
+class _Batch:
+    """Rows for one transaction."""
+
+    def __init__(self) -> None:
+        self.trades: list[dict] = []
+        self.costs: list[tuple[int, int, int]] = []  # (member id, question id, cost)
+        self.touched_members: dict[int, _Member] = {}
+        self.touched_questions: dict[int, _Question] = {}
+        self.touched_positions: dict[tuple[int, int], _Position] = {}
+
+
+def _book(
+    market: Market,
+    batch: _Batch,
+    member: _Member,
+    question: _Question,
+    index: int,
+    order: Order,
+    quote: lmsr.Quote,
+    at: datetime,
+) -> None:
+    """Apply one priced trade to the in-memory state, as services.trading.trade does."""
+    outcome = question.outcomes[index]
+    outcome.q += quote.shares
+    outcome.dirty = True
+    key = (member.id, outcome.id)
+    pos = market.positions.get(key)
+    if pos is None:
+        pos = market.positions[key] = _Position(None, member.id, question.id, outcome.id)
+    pos.shares += quote.shares
+    pos.spent += quote.cost
+    pos.dirty = True
+    batch.trades.append(
+        {
+            "question_id": question.id,
+            "membership_id": member.id,
+            "user_id": member.user_id,
+            "outcome_id": outcome.id,
+            "kind": order.kind,
+            "shares": quote.shares,
+            "cost": quote.cost,
+            "balance_after": member.balance - quote.cost,
+            "probabilities": {
+                str(o.id): p
+                for o, p in zip(question.outcomes, quote.probabilities_after, strict=True)
+            },
+            "forecast": _forecast(question.outcomes, index, order, quote),  # type: ignore[arg-type]
+            "idempotency_key": None,
+            "request_hash": order.fingerprint(question.id),
+            "created_at": at,
+        }
+    )
+    batch.costs.append((member.id, question.id, quote.cost))
+    question.trade_count += 1
+    # ledger.transfer(to_member=-cost): the wallet pays, the market maker receives.
+    member.balance -= quote.cost
+    question.mm_cash += quote.cost
+    batch.touched_members[member.id] = member
+    batch.touched_questions[question.id] = question
+    batch.touched_positions[key] = pos
+
+
+def _write(session: Session, market: Market, batch: _Batch) -> None:
+    """Write one batch: trades, ledger rows, positions, outcomes, questions, wallets."""
+    if not batch.trades:
+        return
+    trade_ids = session.scalars(
+        insert(_T).returning(_T.c.id, sort_by_parameter_order=True), batch.trades
+    ).all()
+    ledger_rows = []
+    for tid, row, (mid, qid, cost) in zip(trade_ids, batch.trades, batch.costs, strict=True):
+        if cost == 0:  # ledger.transfer books nothing for a zero amount
+            continue
+        common = {
+            "competition_id": market.competition_id,
+            "kind": "trade",
+            "trade_id": tid,
+            "action_id": None,
+            "created_at": row["created_at"],
+        }
+        ledger_rows.append({**common, "membership_id": mid, "question_id": None, "amount": -cost})
+        ledger_rows.append({**common, "membership_id": None, "question_id": qid, "amount": cost})
+    if ledger_rows:
+        session.execute(insert(_L), ledger_rows)
+    new = [p for p in batch.touched_positions.values() if p.id is None]
+    old = [p for p in batch.touched_positions.values() if p.id is not None]
+    if new:
+        ids = session.scalars(
+            insert(_P).returning(_P.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "membership_id": p.membership_id,
+                    "question_id": p.question_id,
+                    "outcome_id": p.outcome_id,
+                    "shares": p.shares,
+                    "spent": p.spent,
+                }
+                for p in new
+            ],
+        ).all()
+        for p, pid in zip(new, ids, strict=True):
+            p.id = pid
+    if old:
+        session.execute(
+            update(_P)
+            .where(_P.c.id == bindparam("pid"))
+            .values(shares=bindparam("s"), spent=bindparam("sp")),
+            [{"pid": p.id, "s": p.shares, "sp": p.spent} for p in old],
+        )
+    outcomes = [
+        {"oid": o.id, "q": o.q}
+        for question in batch.touched_questions.values()
+        for o in question.outcomes
+        if o.dirty
+    ]
+    session.execute(
+        update(_O).where(_O.c.id == bindparam("oid")).values(q=bindparam("q")), outcomes
+    )
+    session.execute(
+        update(_Q)
+        .where(_Q.c.id == bindparam("qid"))
+        .values(mm_cash=bindparam("cash"), trade_count=bindparam("n")),
+        [
+            {"qid": q.id, "cash": q.mm_cash, "n": q.trade_count}
+            for q in batch.touched_questions.values()
+        ],
+    )
+    session.execute(
+        update(_M).where(_M.c.id == bindparam("mid")).values(balance=bindparam("bal")),
+        [{"mid": m.id, "bal": m.balance} for m in batch.touched_members.values()],
+    )
+    for question in batch.touched_questions.values():
+        for o in question.outcomes:
+            o.dirty = False
+    for p in batch.touched_positions.values():
+        p.dirty = False
+
+
+def book_trades(
+    db: Database,
+    market: Market,
+    orders: Iterable[tuple[int, int, int, Order, datetime]],
+    *,
+    total: int,
+    batch_size: int = 5000,
+    progress: Progress = _quiet,
+) -> Booked:
+    """Price and book ``total`` accepted trades from ``orders``.
+
+    ``orders`` yields (membership id, question id, outcome index, order, time)
+    and is read until ``total`` trades are booked or it runs out; orders the
+    market maker refuses (limits, balance, shares) are counted and skipped.
+    Times should not go backwards.  Each batch is one transaction.
+    """
+    booked = Booked()
+    batch = _Batch()
+
+    def flush() -> None:
+        nonlocal batch
+        if batch.trades:
+            with Session(db.write_engine) as session:
+                _write(session, market, batch)
+                session.commit()
+            booked.batches += 1
+        batch = _Batch()
+
+    progress("trades", 0, total)
+    for mid, qid, index, order, at in orders:
+        if booked.trades >= total or booked.rejected > 10 * total + 1000:
+            break
+        member, question = market.members[mid], market.questions[qid]
+        quote = _quote(market, member, question, index, order)
+        if quote is None:
+            booked.rejected += 1
+            continue
+        _book(market, batch, member, question, index, order, quote, at)
+        booked.trades += 1
+        if len(batch.trades) >= batch_size:
+            flush()
+            progress("trades", booked.trades, total)
+    if batch.trades:
+        flush()
+        progress("trades", booked.trades, total)
+    return booked
+
+
+def random_orders(
+    market: Market,
+    rng: random.Random,
+    *,
+    members: list[int],
+    question_ids: list[int],
+    start: datetime,
+    end: datetime,
+    total: int,
+) -> Iterator[tuple[int, int, int, Order, datetime]]:
+    """A plausible stream of orders: mostly spends, some sells of what is held, some to_probability.
+
+    Times run evenly from ``start`` to ``end`` over ``total`` accepted trades.
+    Popular questions get more trades (a mild power law).
+    """
+    step = (end - start) / max(total, 1)
+    weights = list(itertools.accumulate(1 / (k + 1) ** 0.5 for k in range(len(question_ids))))
+    k = idle = 0
+    while idle < 100_000:
+        at = start + step * k
+        mid = members[rng.randrange(len(members))]
+        qid = rng.choices(question_ids, cum_weights=weights)[0]
+        question = market.questions[qid]
+        n = len(question.outcomes)
+        roll = rng.random()
+        member = market.members[mid]
+        held = [
+            (i, p)
+            for i, o in enumerate(question.outcomes)
+            if (p := market.positions.get((mid, o.id))) is not None and p.shares > 0
+        ]
+        # Short of points, players sell; nobody spends more than they have.
+        low = member.balance < 50 * UNIT
+        if held and (roll < 0.2 or (low and roll < 0.8)):
+            i, p = held[rng.randrange(len(held))]
+            sell = max(1, int(p.shares * rng.uniform(0.1, 1.0)))
+            order = Order(outcome_id=question.outcomes[i].id, sell=sell)
+        elif member.balance < UNIT:
+            idle += 1
+            continue
+        elif roll < 0.3:
+            i = rng.randrange(n)
+            p_now = lmsr.prices([o.q for o in question.outcomes], question.b)[i]
+            target = min(0.98, max(0.02, round(p_now + rng.uniform(-0.15, 0.15), 3)))
+            order = Order(
+                outcome_id=question.outcomes[i].id,
+                to_probability=target,
+                max_spend=min(member.balance, 50 * UNIT),
+            )
+        else:
+            i = rng.randrange(n)
+            spend = min(member.balance, rng.randint(UNIT, 25 * UNIT))
+            order = Order(outcome_id=question.outcomes[i].id, spend=spend)
+        yield mid, qid, i, order, at
+        k += 1
+        idle = 0
+
+
+def add_players(
+    db: Database,
+    comp: Competition,
+    *,
+    count: int,
+    prefix: str,
+    password: str,
+    joined_at: datetime,
+    progress: Progress = _quiet,
+    batch_size: int = 2000,
+) -> list[int]:
+    """Create ``count`` accounts named prefix00001... who join ``comp`` with its starting balance.
+
+    One password hash for all of them (hashing is deliberately slow); the
+    starting balance is granted through the ledger as competitions.add_member
+    does.  Returns their membership ids.  Raises Conflict when a name is taken.
+    """
+    accounts.check_password(password)
+    width = max(5, len(str(count)))
+    names = [f"{prefix}{k:0{width}d}" for k in range(1, count + 1)]
+    for name in names[:1] + names[-1:]:
+        accounts.check_username(name)
+    with db.session() as s:
+        taken = s.execute(
+            select(func.count()).select_from(_U).where(func.lower(_U.c.username).like(f"{prefix}%"))
+        ).scalar_one()
+    if taken:
+        raise Conflict(f"Accounts named {prefix}... exist already; choose another prefix.")
+    pw_hash = generate_password_hash(password)
+    member_ids: list[int] = []
+    progress("players", 0, count)
+    for start in range(0, count, batch_size):
+        chunk = names[start : start + batch_size]
+        with Session(db.write_engine) as s:
+            user_ids = s.scalars(
+                insert(_U).returning(_U.c.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "username": n,
+                        "password_hash": pw_hash,
+                        "is_admin": False,
+                        "is_active": True,
+                        "created_at": joined_at,
+                    }
+                    for n in chunk
+                ],
+            ).all()
+            public = competitions.ensure_public(session=s)
+            targets = [public] if public.id == comp.id else [public, comp]
+            for target in targets:
+                mids = s.scalars(
+                    insert(_M).returning(_M.c.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "user_id": uid,
+                            "competition_id": target.id,
+                            "role": "player",
+                            "balance": target.starting_balance,
+                            "joined_at": joined_at,
+                        }
+                        for uid in user_ids
+                    ],
+                ).all()
+                s.execute(
+                    insert(_L),
+                    [
+                        {
+                            "competition_id": target.id,
+                            "membership_id": mid,
+                            "question_id": None,
+                            "amount": target.starting_balance,
+                            "kind": "grant",
+                            "trade_id": None,
+                            "action_id": None,
+                            "created_at": joined_at,
+                        }
+                        for mid in mids
+                    ],
+                )
+                if target.id == comp.id:
+                    member_ids += mids
+            s.commit()
+        progress("players", min(start + batch_size, count), count)
+    return member_ids
+
+
+def add_questions(
+    db: Database,
+    comp: Competition,
+    *,
+    count: int,
+    rng: random.Random,
+    created_at: datetime,
+    close_at: datetime,
+    liquidity: int,
+    progress: Progress = _quiet,
+) -> list[int]:
+    """Create ``count`` questions through services.questions: about 2 in 3 binary,
+    the rest multiple choice with 3 to 7 outcomes."""
+    ids: list[int] = []
+    progress("questions", 0, count)
+
+    def create(s: Session, k: int) -> int:
+        multiple = k % 3 == 2
+        fields: dict = {
+            "title": f"Benchmark question {k + 1}: will it happen?",
+            "description": "Generated by bench/generate.py.",
+            "resolution_criteria": "Resolved by the benchmark.",
+            "kind": "multiple_choice" if multiple else "binary",
+            "outcomes": MC_LABELS[: rng.randint(3, len(MC_LABELS))] if multiple else None,
+            "close_at": close_at,
+            "liquidity": liquidity / UNIT,
+        }
+        q = questions.create_question(
+            session=s, user_id=None, competition=comp, check_moderator=False, **fields
+        )
+        q.created_at = created_at
+        s.add(q)
+        s.flush()
+        return q.id
+
+    for start in range(0, count, 50):
+        chunk = range(start, min(start + 50, count))
+        ids += db.transaction(lambda s, chunk=chunk: [create(s, k) for k in chunk])
+        progress("questions", len(ids), count)
+    return ids
+
+
+@dataclass
+class Summary:
+    competition: str
+    admin: str
+    password: str
+    players: int
+    questions: list[int]
+    booked: Booked
+    tokens: list[tuple[str, str]]
+    seconds: dict[str, float]
+
+
+def ensure_admin(db: Database, *, username: str, password: str) -> int:
+    """The benchmark's moderator: an existing account, or a new site admin."""
+
+    def use_case(s: Session) -> int:
+        user = s.execute(select(_U.c.id).where(_U.c.username == username)).first()
+        if user is not None:
+            return user[0]
+        return accounts.create_user(
+            session=s, username=username, password=password, is_admin=True
+        ).id
+
+    return db.transaction(use_case)
+
+
+def make_tokens(db: Database, member_ids: list[int], *, label: str = "bench") -> list[tuple]:
+    """An API token for each of these members' accounts: (username, token)."""
+    out: list[tuple[str, str]] = []
+
+    def use_case(s: Session, chunk: list[int]) -> list[tuple[str, str]]:
+        rows = s.execute(
+            select(_U.c.id, _U.c.username)
+            .join(_M, _M.c.user_id == _U.c.id)
+            .where(_M.c.id.in_(chunk))
+            .order_by(_M.c.id)
+        ).all()
+        return [
+            (name, accounts.create_token(session=s, user_id=uid, name=label)[1])
+            for uid, name in rows
+        ]
+
+    for start in range(0, len(member_ids), 500):
+        chunk = member_ids[start : start + 500]
+        out += db.transaction(lambda s, chunk=chunk: use_case(s, chunk))
+    return out
+
+
+def days_ago(days: float) -> datetime:
+    return utcnow() - timedelta(days=days)
+
+
+def default_liquidity(trades: int, questions_: int) -> int:
+    """A depth that keeps prices moving but inside the limits: more trades, deeper markets."""
+    per_question = trades / max(questions_, 1)
+    points = min(10_000, max(100, int(math.sqrt(per_question) * 20)))
+    return points * UNIT
+
+
+def generate(
+    db: Database,
+    *,
+    players: int,
+    questions_: int,
+    trades: int,
+    slug: str = competitions.PUBLIC_SLUG,
+    prefix: str = "player",
+    password: str = "bench-password",
+    admin: str = "bench-admin",
+    tokens: int = 100,
+    seed: int = 1,
+    days: float = 30,
+    batch_size: int = 5000,
+    progress: Progress = _quiet,
+) -> Summary:
+    """Fill a competition: ``players`` new players, ``questions_`` new questions, ``trades`` trades.
+
+    The competition is ``slug`` (the public one by default; any other slug is
+    created, owned by ``admin``).  Trades are spread over the last ``days``
+    days.  The first ``tokens`` players get an API token each.
+    """
+    import time
+
+    rng = random.Random(seed)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    start, end = days_ago(days), utcnow()
+    admin_id = ensure_admin(db, username=admin, password=password)
+
+    def competition(s: Session) -> Competition:
+        if slug == competitions.PUBLIC_SLUG:
+            return competitions.ensure_public(session=s)
+        comp = s.execute(select(Competition).where(Competition.slug == slug)).scalar_one_or_none()
+        if comp is not None:
+            return comp
+        return competitions.create_competition(
+            session=s, user_id=admin_id, name=f"Benchmark {slug}", slug=slug, starting_balance=1000
+        )
+
+    comp = db.transaction(competition)
+    member_ids = add_players(
+        db,
+        comp,
+        count=players,
+        prefix=prefix,
+        password=password,
+        joined_at=start - timedelta(days=1),
+        progress=progress,
+    )
+    seconds["players"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    question_ids = add_questions(
+        db,
+        comp,
+        count=questions_,
+        rng=rng,
+        created_at=start - timedelta(hours=1),
+        close_at=utcnow() + timedelta(days=365),
+        liquidity=default_liquidity(trades, questions_),
+        progress=progress,
+    )
+    seconds["questions"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    with db.session() as s:
+        market = load_market(s, comp, question_ids)
+    orders = random_orders(
+        market,
+        rng,
+        members=member_ids,
+        question_ids=question_ids,
+        start=start,
+        end=end - timedelta(seconds=1),
+        total=trades,
+    )
+    booked = book_trades(db, market, orders, total=trades, batch_size=batch_size, progress=progress)
+    seconds["trades"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    made = make_tokens(db, member_ids[: max(0, tokens)])
+    seconds["tokens"] = time.perf_counter() - t3
+    seconds["total"] = time.perf_counter() - t0
+    return Summary(comp.slug, admin, password, players, question_ids, booked, made, seconds)

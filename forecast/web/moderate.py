@@ -115,7 +115,6 @@ def dashboard(slug: str):
         queue=moderation.resolution_queue(session, comp),
         others=moderation.questions_by_status(session, comp),
         log=log,
-        close_form=CloseForm(),
     )
 
 
@@ -216,7 +215,7 @@ def close_question(question_id: int):
                     session=s,
                     user_id=current_user.id,
                     question_id=question.id,
-                    reason=(form.reason.data or "").strip(),
+                    reason=(form.close_reason.data or "").strip(),
                 )
             )
         except DomainError as e:

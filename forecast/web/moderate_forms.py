@@ -170,4 +170,5 @@ class NoteForm(FlaskForm):
 
 
 class CloseForm(FlaskForm):
-    reason = StringField("Reason (optional)", validators=[Length(max=1_000), plain_text])
+    # Not "reason": the edit page shows this form next to the edit form's reason.
+    close_reason = StringField("Reason (optional)", validators=[Length(max=1_000), plain_text])

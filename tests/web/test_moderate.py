@@ -56,7 +56,7 @@ def token_for(client, w, user) -> str:
     from any page of the site posts with it.
     """
     login(client, w.owner)
-    t = csrf(client, f"/moderate/{w.comp.slug}")
+    t = csrf(client, f"/moderate/{w.comp.slug}/questions/new")
     login(client, user)
     return t
 
@@ -219,8 +219,9 @@ def test_every_page_renders_for_moderators_and_admins(client, db, tx, w, make_qu
         assert client.get(f"/moderate/questions/{w.pq.id}/resolve").status_code == 200
 
 
-def test_every_input_has_a_visible_label(client, db, tx, w, make_question):
+def test_every_input_has_a_visible_label_and_ids_are_unique(client, db, tx, w, make_question):
     settled = resolved_question(w, tx, db, make_question)
+    make_question(competition=w.comp, title="Second open question")
     login(client, w.owner)
     for path in pages(w, settled):
         html = client.get(path).get_data(as_text=True)
@@ -230,7 +231,9 @@ def test_every_input_has_a_visible_label(client, db, tx, w, make_question):
                 continue
             ident = re.search(r'id="([^"]+)"', attrs).group(1)
             assert f'<label for="{ident}">' in html, (path, ident)
-        assert 'name="csrf_token"' in html or "<form" not in html, path
+        assert html.count("<form") == html.count('name="csrf_token"'), path
+        ids = re.findall(r'\bid="([^"]+)"', html)
+        assert len(ids) == len(set(ids)), (path, sorted(i for i in ids if ids.count(i) > 1))
 
 
 def player_requests(w, settled, outcome):
@@ -612,9 +615,19 @@ def test_a_resolved_question_cannot_be_edited(client, db, tx, w, make_question):
 def test_close_trading_now(client, db, w):
     login(client, w.mod)
     token = csrf(client, f"/moderate/{w.comp.slug}")
-    r = client.post(f"/moderate/questions/{w.q.id}/close", data={"csrf_token": token})
+    r = client.post(
+        f"/moderate/questions/{w.q.id}/close",
+        data={"csrf_token": token, "close_reason": "It already rained."},
+    )
     assert r.status_code == 303 and r.headers["Location"].endswith("/moderate/class")
     assert fresh(db, w.q.id).status == "closed"
+    with db.session() as s:
+        entry = s.exec(select(ModeratorAction).where(ModeratorAction.action == "close")).one()
+    assert (entry.reason, entry.user_id, entry.question_id) == (
+        "It already rained.",
+        w.mod.id,
+        w.q.id,
+    )
     page = client.get("/moderate/class").get_data(as_text=True)
     assert "is closed; it awaits resolution" in page
     assert "Will it rain?" in section(page, "queue-h")

@@ -66,6 +66,11 @@ def _helpers() -> dict:
     }
 
 
+def _render(template: str, *, comp: Competition, **context) -> str:
+    """Render a moderator page; the layout's navigation follows ``competition``."""
+    return render_template(template, comp=comp, competition=comp, **context)
+
+
 def _moderated_competition(slug: str) -> Competition:
     session = get_session()
     comp = access.get_competition(session, slug)
@@ -109,7 +114,7 @@ def dashboard(slug: str):
     session = get_session()
     page = request.args.get("page", 1, type=int)
     log = moderation.audit_log(session, comp, page=page if page is not None else 1)
-    return render_template(
+    return _render(
         "moderate/dashboard.html",
         comp=comp,
         queue=moderation.resolution_queue(session, comp),
@@ -152,7 +157,7 @@ def create_question(slug: str):
         else:
             flash(f"Created “{question.title}”.", "success")
             return redirect(question_url(question.id), 303)
-    return render_template("moderate/new.html", comp=comp, form=form), _status(form, err)
+    return _render("moderate/new.html", comp=comp, form=form), _status(form, err)
 
 
 @bp.route("/questions/<int:question_id>/edit", methods=["GET", "POST"])
@@ -191,7 +196,7 @@ def edit_question(question_id: int):
         else:
             flash("Saved the question.", "success")
             return redirect(question_url(question.id), 303)
-    return render_template(
+    return _render(
         "moderate/edit.html",
         comp=comp,
         question=question,
@@ -256,7 +261,7 @@ def resolve(question_id: int):
             label = next(o.label for o in outcomes if o.id == form.outcome.data)
             flash(f"Resolved “{question.title}” to {label}; winners are paid.", "success")
             return redirect(question_url(question.id), 303)
-    return render_template(
+    return _render(
         "moderate/resolve.html",
         comp=comp,
         question=question,
@@ -287,7 +292,7 @@ def cancel(question_id: int):
         else:
             flash(f"Cancelled “{question.title}” (N/A); every trade is refunded.", "success")
             return redirect(question_url(question.id), 303)
-    return render_template(
+    return _render(
         "moderate/cancel.html",
         comp=comp,
         question=question,
@@ -333,7 +338,7 @@ def undo(question_id: int):
             ),
             None,
         )
-    return render_template(
+    return _render(
         "moderate/undo.html",
         comp=comp,
         question=question,

@@ -1,0 +1,400 @@
+"""A load driver on loopback: a small asyncio HTTP/1.1 client, bounded in requests and seconds.
+
+    python bench/load.py --db sqlite --size small              # starts `forecast serve` itself
+    python bench/load.py --url http://127.0.0.1:5000 --db ...  # or measures a running server
+
+Measures, in one run against one server (same workers, database and client):
+the floor write (POST /_bench/write), placing a trade through the API, the
+floor page (GET /_bench/page), the question page, the leaderboard page and
+the home page; prints requests/s and p50/p95/p99 latency for each and its
+ratio to its floor (trades against the floor write, pages against the floor
+page).  The server must run with FORECAST_BENCH_FLOOR=1 and
+FORECAST_RATELIMIT=off (this script sets both when it starts the server).
+
+The database is read directly once, to learn the open questions, their
+outcomes and which token holders still have points to spend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import OUT, SIZES, database_url, env_for, table  # noqa: E402
+
+Request = tuple[str, str, dict[str, str], bytes]  # method, path, headers, body
+
+
+@dataclass
+class Stats:
+    name: str
+    requests: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    failures: int = 0  # connection errors
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        xs = sorted(self.latencies)
+        k = min(len(xs) - 1, max(0, round(p / 100 * len(xs) + 0.5) - 1))
+        return xs[k] * 1000
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 3),
+            "rps": round(self.rps, 1),
+            "p50_ms": round(self.pct(50), 2),
+            "p95_ms": round(self.pct(95), 2),
+            "p99_ms": round(self.pct(99), 2),
+            "max_ms": round(max(self.latencies, default=0) * 1000, 2),
+            "statuses": dict(self.statuses),
+            "failures": self.failures,
+        }
+
+
+async def _one(host: str, port: int, req: Request) -> tuple[int, bytes]:
+    method, path, headers, body = req
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        head = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        if body or method == "POST":
+            head.append(f"Content-Length: {len(body)}")
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        data = await reader.read()
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
+    status = int(data[9:12]) if data.startswith(b"HTTP/1.") else 0
+    return status, data
+
+
+async def _phase(
+    host: str,
+    port: int,
+    name: str,
+    make: Callable[[int], Request],
+    *,
+    requests: int,
+    seconds: float,
+    concurrency: int,
+    warmup: int,
+) -> Stats:
+    stats = Stats(name)
+    counter = iter(range(10**12))
+
+    async def worker(limit: int, deadline: float, record: bool) -> None:
+        while True:
+            k = next(counter)
+            if k >= limit or time.perf_counter() > deadline:
+                return
+            t = time.perf_counter()
+            try:
+                status, _ = await _one(host, port, make(k))
+            except OSError:
+                stats.failures += 1
+                continue
+            if record:
+                stats.latencies.append(time.perf_counter() - t)
+                stats.statuses[status] += 1
+
+    if warmup:
+        end = time.perf_counter() + max(5.0, seconds)
+        await asyncio.gather(*(worker(warmup, end, False) for _ in range(concurrency)))
+    counter = iter(range(10**12))
+    start = time.perf_counter()
+    deadline = start + seconds
+    await asyncio.gather(*(worker(requests, deadline, True) for _ in range(concurrency)))
+    stats.seconds = time.perf_counter() - start
+    stats.requests = len(stats.latencies)
+    return stats
+
+
+@dataclass
+class Target:
+    """What the site holds, read once from the database."""
+
+    slug: str
+    questions: list[tuple[int, list[int]]]  # (question id, outcome ids)
+    tokens: list[str]
+
+
+def read_target(url: str, tokens_file: Path, slug: str, min_balance: float) -> Target:
+    from sqlalchemy import create_engine, text
+
+    from forecast.market.money import UNIT
+
+    data = json.loads(tokens_file.read_text())
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT q.id, o.id FROM question q JOIN competition c ON c.id = q.competition_id "
+                "JOIN outcome o ON o.question_id = q.id WHERE c.slug = :slug "
+                "AND q.status = 'open' ORDER BY q.id, o.position"
+            ),
+            {"slug": slug},
+        ).all()
+        rich = {
+            name
+            for (name,) in conn.execute(
+                text(
+                    'SELECT u.username FROM "user" u JOIN membership m ON m.user_id = u.id '
+                    "JOIN competition c ON c.id = m.competition_id "
+                    "WHERE c.slug = :slug AND m.balance >= :least"
+                ),
+                {"slug": slug, "least": int(min_balance * UNIT)},
+            )
+        }
+    engine.dispose()
+    questions: dict[int, list[int]] = {}
+    for qid, oid in rows:
+        questions.setdefault(qid, []).append(oid)
+    tokens = [t["token"] for t in data["tokens"] if t["username"] in rich]
+    return Target(slug, list(questions.items()), tokens)
+
+
+def requests_for(target: Target, host: str, port: int, seed: int = 7) -> dict[str, Callable]:
+    rng = random.Random(seed)
+    q_ids = [q for q, _ in target.questions]
+
+    def trade(k: int) -> Request:
+        qid, outcomes = target.questions[rng.randrange(len(target.questions))]
+        body = json.dumps({"outcome": rng.choice(outcomes), "spend": 0.01}).encode()
+        token = target.tokens[k % len(target.tokens)]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        return ("POST", f"/api/v1/questions/{qid}/trades", headers, body)
+
+    return {
+        "floor write": lambda k: ("POST", "/_bench/write", {}, b""),
+        "trade (API)": trade,
+        "floor page": lambda k: ("GET", "/_bench/page", {}, b""),
+        "question page": lambda k: ("GET", f"/questions/{q_ids[k % len(q_ids)]}", {}, b""),
+        "leaderboard": lambda k: ("GET", f"/c/{target.slug}/leaderboard", {}, b""),
+        "home page": lambda k: ("GET", "/", {}, b""),
+    }
+
+
+FLOOR_OF = {
+    "trade (API)": "floor write",
+    "question page": "floor page",
+    "leaderboard": "floor page",
+    "home page": "floor page",
+}
+PHASES = list(requests_for(Target("x", [(1, [1])], ["t"]), "h", 1))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`forecast serve` with its default workers, the floor on and rate limits off."""
+
+    def __init__(self, url: str, *, workers: int | None = None, log: Path | None = None) -> None:
+        self.port = free_port()
+        OUT.mkdir(parents=True, exist_ok=True)
+        self.log_path = log or OUT / "serve.log"
+        exe = Path(sys.executable).with_name("forecast")
+        cmd = [str(exe), "serve", "--port", str(self.port)]
+        if workers:
+            cmd += ["--workers", str(workers)]
+        env = env_for(
+            url,
+            FORECAST_BENCH_FLOOR="1",
+            FORECAST_RATELIMIT="off",
+            FORECAST_INSTANCE_PATH=str(OUT / "instance"),
+        )
+        self.log = open(self.log_path, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait(self, timeout: float = 120) -> None:
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited; see {self.log_path}")
+            try:
+                status, _ = asyncio.run(
+                    _one("127.0.0.1", self.port, ("GET", "/_bench/page", {}, b""))
+                )
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("server did not start")
+
+    def workers(self) -> list[int]:
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+    def rss_mb(self) -> dict[int, float]:
+        out = {}
+        for pid in self.workers():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out[pid] = int(line.split()[1]) / 1024
+        return out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def measure(
+    host: str,
+    port: int,
+    target: Target,
+    *,
+    phases: list[str],
+    requests: int,
+    seconds: float,
+    concurrency: int,
+    warmup: int,
+    progress: Callable[[str], None] = lambda s: None,
+) -> dict[str, Stats]:
+    makers = requests_for(target, host, port)
+    out: dict[str, Stats] = {}
+    for name in phases:
+        if name == "trade (API)" and not target.tokens:
+            progress("trade (API): skipped, no token holder has points left")
+            continue
+        progress(f"{name}: up to {requests} requests or {seconds:g}s, {concurrency} connections")
+        out[name] = asyncio.run(
+            _phase(
+                host,
+                port,
+                name,
+                makers[name],
+                requests=requests,
+                seconds=seconds,
+                concurrency=concurrency,
+                warmup=warmup,
+            )
+        )
+    return out
+
+
+def report(results: dict[str, Stats]) -> str:
+    rows = []
+    for name, s in results.items():
+        floor = results.get(FLOOR_OF.get(name, ""))
+        ok = sum(v for k, v in s.statuses.items() if 200 <= k < 300)
+        codes = ",".join(f"{k}:{v}" for k, v in sorted(s.statuses.items()))
+        r_rps = f"{s.rps / floor.rps:.2f}x" if floor and floor.rps else ""
+        r_p99 = f"{s.pct(99) / floor.pct(99):.2f}x" if floor and floor.latencies else ""
+        rows.append(
+            [
+                name,
+                f"{s.requests}",
+                f"{ok}",
+                f"{s.rps:.0f}",
+                f"{s.pct(50):.1f}",
+                f"{s.pct(95):.1f}",
+                f"{s.pct(99):.1f}",
+                r_rps,
+                r_p99,
+                codes,
+            ]
+        )
+    header = ["phase", "reqs", "2xx", "req/s", "p50 ms", "p95 ms", "p99 ms"]
+    header += ["req/s vs floor", "p99 vs floor", "statuses"]
+    return table(rows, header)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--db", default="sqlite", help="sqlite, postgres, or a database URL")
+    ap.add_argument("--size", default="small", choices=sorted(SIZES))
+    ap.add_argument("--tokens-file", type=Path)
+    ap.add_argument("--url", help="a running server (else one is started)")
+    ap.add_argument("--workers", type=int, help="gunicorn workers (default: forecast's default)")
+    ap.add_argument("--slug", default="public")
+    ap.add_argument("--requests", type=int, default=2000, help="per phase")
+    ap.add_argument("--seconds", type=float, default=20, help="per phase")
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--phases", default=",".join(PHASES))
+    ap.add_argument("--json", type=Path, help="write the figures here")
+    args = ap.parse_args(argv)
+    url = database_url(args.db, args.size)
+    kind = "sqlite" if url.startswith("sqlite") else "pg"
+    tokens_file = args.tokens_file or OUT / f"tokens_{args.size}_{kind}.json"
+    target = read_target(url, tokens_file, args.slug, min_balance=20)
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    server = None
+    if args.url:
+        host, _, port = args.url.removeprefix("http://").rstrip("/").partition(":")
+        port_n = int(port or 80)
+    else:
+        server = Server(url, workers=args.workers)
+        host, port_n = "127.0.0.1", server.port
+    try:
+        if server:
+            server.wait()
+        results = measure(
+            host,
+            port_n,
+            target,
+            phases=phases,
+            requests=args.requests,
+            seconds=args.seconds,
+            concurrency=args.concurrency,
+            warmup=args.warmup,
+            progress=lambda s: print(s, file=sys.stderr, flush=True),
+        )
+        rss = server.rss_mb() if server else {}
+    finally:
+        if server:
+            server.stop()
+    print(report(results))
+    if rss:
+        print("RSS per worker (MB): " + ", ".join(f"{v:.0f}" for v in rss.values()))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "db": kind,
+                    "size": args.size,
+                    "phases": [s.as_dict() for s in results.values()],
+                    "rss_mb": list(rss.values()),
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The bench scripts at a tiny size: they run, keep the books, and print numbers.
+
+Speed is measured by bench/run.py, never asserted here.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from forecast.models import Position, Score, Trade
+from forecast.services import audit, bulk, resolution, trading
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _audit(db) -> list[str]:
+    with db.session() as s:
+        return audit.audit(session=s)
+
+
+def test_generator_books_every_trade_and_the_ledger_balances(db):
+    summary = bulk.generate(db, players=3, questions_=2, trades=20, tokens=2, batch_size=7)
+    print(f"\ngenerated 3 players, 2 questions, 20 trades: {summary.seconds}")
+    assert summary.booked.trades == 20
+    assert summary.booked.batches == 3
+    assert len(summary.tokens) == 2
+    with db.session() as s:
+        assert s.execute(select(func.count()).select_from(Trade)).scalar_one() == 20
+        assert s.execute(select(func.count()).select_from(Position)).scalar_one() > 0
+    assert _audit(db) == []
+
+
+def test_trading_goes_on_after_the_generator(db):
+    summary = bulk.generate(db, players=3, questions_=2, trades=20, tokens=0)
+    qid = summary.questions[0]
+    with db.session() as s:
+        row = s.execute(
+            select(Trade.user_id, Trade.outcome_id).where(Trade.question_id == qid).limit(1)
+        ).first()
+    assert row is not None
+    user_id, outcome_id = row
+    order = trading.Order(outcome_id=outcome_id, spend=1)
+    result = db.transaction(
+        lambda s: trading.trade(session=s, user_id=user_id, question_id=qid, order=order)
+    )
+    assert result.trade.shares > 0
+    assert _audit(db) == []
+
+
+def test_a_wide_question_resolves_and_undoes_with_the_books_balanced(db):
+    bulk.generate(db, players=5, questions_=1, trades=5, tokens=0)
+    qid, yes, holders = bulk.wide_question(db, holders=5)
+    assert holders == 5
+    with db.session() as s:
+        from forecast.models import User
+
+        admin = s.execute(select(User.id).where(User.username == "bench-admin")).scalar_one()
+    t = time.perf_counter()
+    db.transaction(
+        lambda s: resolution.resolve(session=s, user_id=admin, question_id=qid, outcome_id=yes)
+    )
+    took = time.perf_counter() - t
+    with db.session() as s:
+        scores = s.execute(
+            select(func.count()).select_from(Score).where(Score.question_id == qid)
+        ).scalar_one()
+    assert scores == 5
+    assert _audit(db) == []
+    db.transaction(lambda s: resolution.undo(session=s, user_id=admin, question_id=qid))
+    assert _audit(db) == []
+    print(f"\nresolved a question with {holders} holders in {took * 1000:.1f} ms")
+
+
+def test_the_load_driver_measures_every_phase_against_the_floor(tmp_path):
+    from bench import generate, load
+
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    tokens = tmp_path / "tokens.json"
+    generate.main(["--size", "tiny", "--db", url, "--tokens-file", str(tokens)])
+    target = load.read_target(url, tokens, "public", min_balance=20)
+    assert target.tokens and target.questions
+    server = load.Server(url, log=tmp_path / "serve.log")
+    try:
+        server.wait()
+        results = load.measure(
+            "127.0.0.1",
+            server.port,
+            target,
+            phases=load.PHASES,
+            requests=10,
+            seconds=10,
+            concurrency=2,
+            warmup=2,
+        )
+        rss = server.rss_mb()
+    finally:
+        server.stop()
+    print("\n" + load.report(results))
+    print("RSS per worker (MB):", rss)
+    assert set(results) == set(load.PHASES)
+    for name, stats in results.items():
+        assert stats.requests == 10, name
+        assert all(200 <= code < 300 for code in stats.statuses), (name, stats.statuses)
+    assert len(rss) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from forecast.models import Competition, Membership, Question, User
-from forecast.services.errors import Forbidden, NotFound
+from forecast.services.errors import Forbidden, NotFound, has_nul
 
 
 def get_user(session: Session, user_id: int) -> User:
@@ -16,6 +16,8 @@ def get_user(session: Session, user_id: int) -> User:
 
 
 def get_competition(session: Session, slug: str) -> Competition:
+    if not isinstance(slug, str) or has_nul(slug):
+        raise NotFound("No such competition.")
     comp = session.exec(select(Competition).where(Competition.slug == slug)).first()
     if comp is None:
         raise NotFound("No such competition.")
@@ -31,7 +33,8 @@ def membership(
         Membership.user_id == user_id, Membership.competition_id == competition_id
     )
     if lock:
-        stmt = stmt.with_for_update()
+        # populate_existing: a row this session already holds takes the locked values.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return session.exec(stmt).first()
 
 
@@ -86,7 +89,7 @@ def get_question(session: Session, question_id: object, *, lock: bool = False) -
         raise NotFound("No such question.")
     stmt = select(Question).where(Question.id == question_id)
     if lock:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     q = session.exec(stmt).first()
     if q is None:
         raise NotFound("No such question.")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from datetime import datetime
 
 from sqlmodel import Session, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from forecast.models import ApiToken, User, utcnow
 from forecast.services import competitions
-from forecast.services.errors import Conflict, Invalid, NotFound
+from forecast.services.errors import Conflict, Invalid, NotFound, has_nul
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,40}$")
 MIN_PASSWORD = 8
@@ -61,9 +62,11 @@ def create_user(*, session: Session, username: str, password: str, is_admin: boo
 
 def authenticate(*, session: Session, username: str, password: str) -> User | None:
     """The user for these credentials, or None; equal work for unknown names."""
-    user = session.exec(
-        select(User).where(func.lower(User.username) == (username or "").lower())
-    ).first()
+    user = None
+    if not has_nul(username):
+        user = session.exec(
+            select(User).where(func.lower(User.username) == (username or "").lower())
+        ).first()
     if user is None:
         check_password_hash(_DUMMY_HASH, password or "")
         return None
@@ -82,9 +85,11 @@ def change_password(*, session: Session, user_id: int, old: str, new: str) -> No
 
 
 def find_user(session: Session, username: str) -> User:
-    user = session.exec(
-        select(User).where(func.lower(User.username) == (username or "").lower())
-    ).first()
+    user = None
+    if not has_nul(username):
+        user = session.exec(
+            select(User).where(func.lower(User.username) == (username or "").lower())
+        ).first()
     if user is None:
         raise NotFound(f"No user named {username!r}.")
     return user
@@ -95,7 +100,12 @@ def hash_token(token: str) -> str:
 
 
 def create_token(*, session: Session, user_id: int, name: str = "") -> tuple[ApiToken, str]:
-    """A new API token; the plain token is returned once and only its SHA-256 is stored."""
+    """A new API token; the plain token is returned once and only its SHA-256 is stored.
+
+    Raises Invalid for a name that is not text or holds a NUL character.
+    """
+    if not isinstance(name, str) or has_nul(name):
+        raise Invalid("A token's name is plain text.", field="name")
     plain = "fc_" + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user_id, name=name[:80], token_hash=hash_token(plain), prefix=plain[:10]
@@ -120,3 +130,11 @@ def user_for_token(session: Session, plain: str) -> User | None:
         return None
     user = session.get(User, token.user_id)
     return user if user is not None and user.is_active else None
+
+
+def touch_token(*, session: Session, token_id: int, now: datetime | None = None) -> None:
+    """Record that a token was used now (callers do it at most once a minute, not per read)."""
+    token = session.get(ApiToken, token_id)
+    if token is not None:
+        token.last_used_at = now or utcnow()
+        session.add(token)

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from forecast.models import Comment, Competition, Membership, Outcome, Position, User
 from forecast.services import access
 from forecast.services.competitions import log_action
-from forecast.services.errors import Conflict, Invalid, NotFound
+from forecast.services.errors import Conflict, Invalid, NotFound, has_nul
 
 MAX_COMMENT = 2000
 
@@ -32,6 +32,8 @@ def add_comment(*, session: Session, user_id: int, question_id: object, body: ob
     access.require_member(session, user_id, comp)
     if not isinstance(body, str) or not body.strip():
         raise Invalid("Write something first.", field="body")
+    if has_nul(body):
+        raise Invalid("Comments may not contain NUL characters.", field="body")
     body = body.strip()
     if len(body) > MAX_COMMENT:
         raise Invalid(f"Comments are at most {MAX_COMMENT} characters.", field="body")

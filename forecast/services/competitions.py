@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from forecast.market.money import UNIT, MoneyError, to_units
 from forecast.models import Competition, Membership, ModeratorAction, User
 from forecast.services import access, ledger
-from forecast.services.errors import Conflict, Forbidden, Invalid
+from forecast.services.errors import Conflict, Forbidden, Invalid, has_nul
 
 PUBLIC_SLUG = "public"
 DEFAULT_STARTING_BALANCE = 1000 * UNIT
@@ -69,7 +69,7 @@ def create_competition(
     Raises Invalid for a bad name, slug or balance, Conflict when the slug is taken.
     """
     user = access.get_user(session, user_id)
-    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 120:
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 120 or has_nul(name):
         raise Invalid("Give the competition a name (up to 120 characters).", field="name")
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
         raise Invalid(

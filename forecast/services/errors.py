@@ -37,3 +37,8 @@ class Conflict(DomainError):
 
     status = 409
     code = "conflict"
+
+
+def has_nul(value: object) -> bool:
+    """True for text holding a NUL character, which PostgreSQL cannot store or compare."""
+    return isinstance(value, str) and "\x00" in value

@@ -12,7 +12,7 @@ from forecast.market.money import UNIT, MoneyError, to_units
 from forecast.models import Competition, Outcome, Question, utcnow
 from forecast.services import access
 from forecast.services.competitions import log_action
-from forecast.services.errors import Conflict, Invalid
+from forecast.services.errors import Conflict, Invalid, has_nul
 
 KINDS = ("binary", "multiple_choice")
 MAX_LIQUIDITY = 1_000_000 * UNIT
@@ -42,6 +42,8 @@ def _text(value: object, field: str, *, required: bool, limit: int) -> str:
         return ""
     if not isinstance(value, str):
         raise Invalid(f"{field} must be text.", field=field)
+    if has_nul(value):
+        raise Invalid(f"{field} may not contain NUL characters.", field=field)
     value = value.strip()
     if required and not value:
         raise Invalid(f"{field.replace('_', ' ').capitalize()} is required.", field=field)

@@ -17,7 +17,7 @@ from forecast.market.scoring import time_averaged_brier
 from forecast.models import LedgerEntry, Membership, Position, Question, Score, Trade, utcnow
 from forecast.services import access, ledger
 from forecast.services.competitions import log_action
-from forecast.services.errors import Conflict, Invalid, NotFound
+from forecast.services.errors import Conflict, Invalid, NotFound, has_nul
 from forecast.services.questions import outcomes_of
 
 
@@ -38,6 +38,8 @@ def _check_text(note: object, source_url: object) -> tuple[str, str]:
         raise Invalid("The note must be text.", field="note")
     if source_url is not None and not isinstance(source_url, str):
         raise Invalid("The source must be a URL.", field="source_url")
+    if has_nul(note) or has_nul(source_url):
+        raise Invalid("The note and source may not contain NUL characters.", field="note")
     note, source_url = (note or "").strip(), (source_url or "").strip()
     if len(note) > 5000:
         raise Invalid("The note is at most 5000 characters.", field="note")

@@ -268,3 +268,102 @@ def positions(session: Session, member: Membership, question: Question) -> list[
             }
         )
     return out
+
+
+def recent_trades(session: Session, question: Question, *, limit: int = 20) -> list[dict]:
+    """The question's latest trades, newest first, with who traded which outcome."""
+    rows = session.exec(
+        select(Trade, User.username, Outcome.label)
+        .join(User, User.id == Trade.user_id)
+        .join(Outcome, Outcome.id == Trade.outcome_id)
+        .where(Trade.question_id == question.id)
+        .order_by(col(Trade.id).desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": t.id,
+            "at": t.created_at,
+            "username": username,
+            "outcome": label,
+            "outcome_id": t.outcome_id,
+            "shares": t.shares,
+            "cost": t.cost,
+            "probability": float(t.probabilities.get(str(t.outcome_id), 0.0)),
+        }
+        for t, username, label in rows
+    ]
+
+
+def portfolio(session: Session, member: Membership) -> dict:
+    """A member's balance, net worth, open positions and results of settled questions.
+
+    Open rows are one per outcome held (shares > 0) on an open or closed
+    question, marked at the current probability (value rounded down).  A
+    settled row is one per resolved or cancelled question the member traded:
+    ``payout`` is what it paid (winning shares, or the refund on a cancel) and
+    ``profit`` is payout minus the points put in.
+    """
+    held = list(
+        session.exec(
+            select(Position, Question, Outcome)
+            .join(Question, Question.id == Position.question_id)
+            .join(Outcome, Outcome.id == Position.outcome_id)
+            .where(Position.membership_id == member.id)
+            .order_by(Question.close_at, Question.id, Outcome.position)
+        )
+    )
+    price: dict[int, dict[int, float]] = {}
+    open_rows, settled = [], {}
+    for pos, question, outcome in held:
+        if question.status in ("open", "closed"):
+            if pos.shares <= 0:
+                continue
+            if question.id not in price:
+                price[question.id] = probabilities(question, outcomes_of(session, question.id))
+            p = price[question.id][outcome.id]
+            value = int(pos.shares * p)
+            open_rows.append(
+                {
+                    "question_id": question.id,
+                    "title": question.title,
+                    "status": effective_status(question),
+                    "close_at": question.close_at,
+                    "outcome": outcome.label,
+                    "probability": p,
+                    "shares": pos.shares,
+                    "spent": pos.spent,
+                    "value": value,
+                    "profit": value - pos.spent,
+                }
+            )
+            continue
+        row = settled.setdefault(
+            question.id,
+            {
+                "question_id": question.id,
+                "title": question.title,
+                "status": question.status,
+                "winner": None,
+                "spent": 0,
+                "payout": 0,
+            },
+        )
+        row["spent"] += pos.spent
+        if question.status == "resolved" and outcome.id == question.resolved_outcome_id:
+            row["winner"] = outcome.label
+            row["payout"] += max(pos.shares, 0)
+    for row in settled.values():
+        if row["status"] == "cancelled":
+            row["payout"] = row["spent"]
+        elif row["winner"] is None:
+            question = session.get(Question, row["question_id"])
+            winner = session.get(Outcome, question.resolved_outcome_id)
+            row["winner"] = winner.label if winner else ""
+        row["profit"] = row["payout"] - row["spent"]
+    return {
+        "balance": member.balance,
+        "net_worth": member_net_worth(session, member),  # the leaderboard's number
+        "open": open_rows,
+        "settled": sorted(settled.values(), key=lambda r: r["question_id"], reverse=True),
+    }

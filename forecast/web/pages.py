@@ -1,24 +1,571 @@
-"""Player pages."""
+"""Player pages: a competition's questions, a question with its trade panel,
+the portfolio and the leaderboard.
+
+Each URL serves a full page, or to htmx just the partial it swaps
+(web/render.py decides).  Trading works as a plain form POST without
+JavaScript; with htmx the quote is live and a trade swaps the panel, the
+probabilities, the chart, the position and the recent trades in place.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 
-from forecast.db import get_session
-from forecast.services import queries
-from forecast.services.access import get_competition
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from forecast.db import get_session, transaction
+from forecast.extensions import limiter
+from forecast.market.lmsr import Quote
+from forecast.market.money import fmt
+from forecast.models import Competition, Membership, Question, utcnow
+from forecast.services import access, queries, trading
 from forecast.services.competitions import PUBLIC_SLUG
+from forecast.services.errors import Conflict, DomainError, Invalid, NotFound
+from forecast.services.questions import effective_status, outcomes_of
+from forecast.web import charts
+from forecast.web.forms import TradeForm, new_idempotency_key
+from forecast.web.render import is_htmx, render
 
 bp = Blueprint("pages", __name__)
+bp.add_app_template_global(charts, "charts")
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers; a larger one cannot exist
+AMOUNT_FIELDS = {"buy": "spend", "sell": "sell", "probability": "probability"}
+
+
+# ---------------------------------------------------------------- template helpers
+
+
+@bp.app_template_filter("pct")
+def _pct(p: float) -> str:
+    return charts.pct(p)
+
+
+@bp.app_template_filter("pct1")
+def _pct1(p: float) -> str:
+    """One decimal, for quotes where a trade moves the market by less than a point."""
+    return f"{p * 100:.1f}%"
+
+
+@bp.app_template_filter("utc")
+def _utc(dt: datetime | None) -> str:
+    if dt is None:
+        return "—"
+    return dt.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
+
+
+@bp.app_template_filter("relative")
+def _relative(dt: datetime | None, now: datetime | None = None) -> str:
+    """'in 3 days', '5 minutes ago': how far a moment is from now, roughly."""
+    if dt is None:
+        return ""
+    seconds = (dt - (now or utcnow())).total_seconds()
+    future, s = seconds > 0, abs(seconds)
+    for size, unit in ((86400 * 365, "year"), (86400, "day"), (3600, "hour"), (60, "minute")):
+        if s >= size:
+            n = int(s // size)
+            text = f"{n} {unit}{'s' if n != 1 else ''}"
+            return f"in {text}" if future else f"{text} ago"
+    return "in a moment" if future else "just now"
+
+
+@bp.app_template_filter("signed")
+def _signed(units: int) -> str:
+    """Points with a sign: '+12.50', '−3.00' (a real minus sign), '0.00'."""
+    if units > 0:
+        return "+" + fmt(units)
+    if units < 0:
+        return "−" + fmt(-units)
+    return fmt(0)
+
+
+@bp.app_template_global("competition_url")
+def competition_url(comp: Competition | None, page: str = "home") -> str:
+    """Links in the nav: the public competition's home is the site's front page."""
+    slug = comp.slug if comp is not None else PUBLIC_SLUG
+    if page == "home":
+        return (
+            url_for("pages.home")
+            if slug == PUBLIC_SLUG
+            else url_for("pages.competition_home", slug=slug)
+        )
+    return url_for(f"pages.{page}", slug=slug)
+
+
+def _optional_url(endpoint: str, fallback: str, **values) -> str:
+    """Link to another engineer's page by endpoint when it exists, else by its path."""
+    if endpoint in current_app.view_functions:
+        return url_for(endpoint, **values)
+    return request.script_root + fallback
+
+
+# ---------------------------------------------------------------- lookups
+
+
+def _uid() -> int | None:
+    return current_user.id if current_user.is_authenticated else None
+
+
+def _competition(slug: str) -> Competition:
+    session = get_session()
+    comp = access.get_competition(session, slug)
+    access.require_view(session, _uid(), comp)
+    return comp
+
+
+def _question(question_id: int) -> tuple[Question, Competition]:
+    if not 1 <= question_id <= MAX_ID:
+        raise NotFound("No such question.")
+    session = get_session()
+    question = access.viewable_question(session, _uid(), question_id)
+    return question, session.get(Competition, question.competition_id)
+
+
+def _member(comp: Competition) -> Membership | None:
+    return access.membership(get_session(), _uid(), comp.id)
+
+
+def _join_url(comp: Competition) -> str:
+    return _optional_url("competitions.join", f"/c/{comp.slug}/join", slug=comp.slug)
+
+
+def _when(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+# ---------------------------------------------------------------- competition home
+
+
+def _card(session, comp: Competition, question: Question, now: datetime) -> dict:
+    qj = queries.question_json(session, question, comp)
+    outcomes = qj["outcomes"]
+    if question.kind == "binary":
+        lead = 0
+    else:
+        lead = max(range(len(outcomes)), key=lambda k: outcomes[k]["probability"])
+    oid = str(outcomes[lead]["id"])
+    values = [pt["probabilities"][oid] for pt in queries.history(session, question)]
+    label = outcomes[lead]["label"]
+    winner = None
+    if question.status == "resolved":
+        winner = next((o["label"] for o in outcomes if o["id"] == question.resolved_outcome_id), "")
+    return {
+        "id": question.id,
+        "title": question.title,
+        "status": qj["status"],
+        "kind": question.kind,
+        "close_at": question.close_at,
+        "trade_count": question.trade_count,
+        "outcomes": outcomes,
+        "lead": outcomes[lead],
+        "lead_index": lead,
+        "winner": winner,
+        "sparkline": charts.sparkline(
+            values,
+            index=lead,
+            label=f"{label} over time: from {charts.pct(values[0])} to {charts.pct(values[-1])}",
+        ),
+    }
+
+
+def _competition_page(comp: Competition):
+    session = get_session()
+    now = utcnow()
+    cards = [_card(session, comp, q, now) for q in queries.competition_questions(session, comp)]
+    member = _member(comp)
+    return render(
+        "home.html",
+        "partials/_questions.html",
+        competition=comp,
+        member=member,
+        open_questions=[c for c in cards if c["status"] == "open"],
+        settled_questions=[c for c in cards if c["status"] != "open"],
+        moderator=access.is_moderator(session, _uid(), comp.id),
+        join_url=_join_url(comp),
+        now=now,
+    )
 
 
 @bp.get("/")
 def home():
-    """Show the public competition's questions."""
-    session = get_session()
-    comp = get_competition(session, PUBLIC_SLUG)
-    questions = [
-        queries.question_json(session, q, comp)
-        for q in queries.competition_questions(session, comp)
+    """Show the public competition's questions: open ones closing soonest first."""
+    return _competition_page(_competition(PUBLIC_SLUG))
+
+
+@bp.get("/c/<slug>/")
+def competition_home(slug: str):
+    """Show a competition's questions (private ones only to members)."""
+    return _competition_page(_competition(slug))
+
+
+# ---------------------------------------------------------------- leaderboard, portfolio
+
+
+@bp.get("/c/<slug>/leaderboard")
+def leaderboard(slug: str):
+    """Rank the players by net worth; htmx refreshes the table every few seconds."""
+    comp = _competition(slug)
+    return render(
+        "leaderboard.html",
+        "partials/_leaderboard.html",
+        competition=comp,
+        standings=queries.leaderboard(get_session(), comp),
+        me=_uid(),
+    )
+
+
+@bp.get("/c/<slug>/portfolio")
+@login_required
+def portfolio(slug: str):
+    """Show your balance, net worth, open positions and settled questions."""
+    comp = _competition(slug)
+    member = _member(comp)
+    data = queries.portfolio(get_session(), member) if member is not None else None
+    return render(
+        "portfolio.html",
+        "partials/_portfolio.html",
+        competition=comp,
+        member=member,
+        portfolio=data,
+        join_url=_join_url(comp),
+    )
+
+
+# ---------------------------------------------------------------- question page
+
+
+def _chart(session, question: Question, outcomes: list, status: str) -> object:
+    points = [
+        (_when(pt["at"]), [pt["probabilities"].get(str(o.id), 0.0) for o in outcomes])
+        for pt in queries.history(session, question)
     ]
-    return render_template("home.html", competition=comp, questions=questions)
+    now = utcnow()
+    end = question.resolved_at if question.status in ("resolved", "cancelled") else None
+    end = end or (min(question.close_at, now) if status != "open" else now)
+    return charts.history_chart(
+        [o.label for o in outcomes],
+        points,
+        end=end,
+        end_label="now" if status == "open" else None,
+        title=f"Probability history: {question.title}",
+    )
+
+
+def _market_context(question: Question, comp: Competition) -> dict:
+    """What the probability list, chart, position and recent trades need."""
+    session = get_session()
+    outcomes = outcomes_of(session, question.id)
+    probs = queries.probabilities(question, outcomes)
+    status = effective_status(question)
+    member = _member(comp)
+    positions = queries.positions(session, member, question) if member is not None else []
+    return {
+        "question": question,
+        "competition": comp,
+        "status": status,
+        "outcomes": [
+            {"id": o.id, "label": o.label, "probability": probs[o.id], "index": k}
+            for k, o in enumerate(outcomes)
+        ],
+        "chart": _chart(session, question, outcomes, status),
+        "member": member,
+        "positions": positions,
+        "held": {p["outcome"]: p["shares"] for p in positions},
+        "position_value": sum(p["value"] for p in positions),
+        "position_spent": sum(p["spent"] for p in positions),
+        "recent_trades": queries.recent_trades(session, question),
+    }
+
+
+def _panel_context(
+    question: Question,
+    comp: Competition,
+    ctx: dict,
+    *,
+    form: TradeForm | None = None,
+    quote: dict | None = None,
+    message: str | None = None,
+) -> dict:
+    """The trade panel: its form (a fresh idempotency key on each new form) and why it is shut."""
+    if form is None:
+        form = TradeForm(formdata=None)
+        form.mode.data = request.args.get("mode", "buy")
+        form.idempotency_key.data = new_idempotency_key()
+        wanted = request.args.get("outcome", "")
+        ids = [str(o["id"]) for o in ctx["outcomes"]]
+        form.outcome.data = wanted if wanted in ids else ids[0]
+    form.outcome.choices = [(str(o["id"]), o["label"]) for o in ctx["outcomes"]]
+    mode = form.current_mode()
+    form.mode.data = mode
+    closed_reason = None
+    if comp.status != "open":
+        closed_reason = "This competition has ended; trading is over."
+    elif ctx["status"] != "open":
+        closed_reason = {
+            "closed": "Trading on this question has closed; it awaits resolution.",
+            "resolved": "This question is resolved; trading is over.",
+            "cancelled": "This question was cancelled; every trade was reversed.",
+        }[ctx["status"]]
+    return {
+        "form": form,
+        "mode": mode,
+        "quote": quote,
+        "message": message,
+        "closed_reason": closed_reason,
+        "can_trade": ctx["member"] is not None and closed_reason is None,
+        "join_url": _join_url(comp),
+        "login_url": url_for("auth.login", next=url_for("pages.question", question_id=question.id)),
+        "register_url": url_for(
+            "auth.register", next=url_for("pages.question", question_id=question.id)
+        ),
+    }
+
+
+def _question_page(question: Question, comp: Competition, status: int = 200, **panel):
+    from forecast.web.comments import comments_context
+
+    session = get_session()
+    ctx = _market_context(question, comp)
+    ctx.update(_panel_context(question, comp, ctx, **panel))
+    winner = None
+    if question.status == "resolved":
+        winner = next(
+            (o["label"] for o in ctx["outcomes"] if o["id"] == question.resolved_outcome_id), ""
+        )
+    moderator = access.is_moderator(session, _uid(), comp.id)
+    return render(
+        "question.html",
+        "partials/_trade_panel.html",
+        status_code=status,
+        winner=winner,
+        moderator=moderator,
+        moderate_url=_optional_url(
+            "moderate.resolve",
+            f"/moderate/questions/{question.id}/resolve",
+            question_id=question.id,
+        ),
+        **ctx,
+        **comments_context(question),
+    )
+
+
+@bp.get("/questions/<int:question_id>")
+def question(question_id: int):
+    """Show a question: probabilities, history chart, trade panel, position, trades."""
+    q, comp = _question(question_id)
+    return _question_page(q, comp)
+
+
+@bp.get("/questions/<int:question_id>/trade")
+def trade_panel(question_id: int):
+    """The trade panel in another mode (buy, sell, probability); the full page without htmx."""
+    q, comp = _question(question_id)
+    return _question_page(q, comp)
+
+
+# ---------------------------------------------------------------- quoting and trading
+
+
+class MissingAmount(Invalid):
+    """The amount box is empty: an error on a trade, just a hint on a live quote."""
+
+
+def _money_text(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+def _order(form: TradeForm, outcome_ids: list[int]) -> trading.Order:
+    """The order the form describes; Invalid names the form's field."""
+    try:
+        outcome_id = int(form.outcome.data or "")
+    except (TypeError, ValueError):
+        outcome_id = None
+    if outcome_id not in outcome_ids:
+        raise Invalid("Choose an outcome.", field="outcome")
+    mode = form.current_mode()
+    field = AMOUNT_FIELDS[mode]
+    text = _money_text(getattr(form, field).data)
+    if text is None:
+        prompts = {
+            "buy": "Type how many points to spend.",
+            "sell": "Type how many shares to sell.",
+            "probability": "Type your probability, like 35 for 35%.",
+        }
+        raise MissingAmount(prompts[mode], field=field)
+    if len(text) > 60:
+        raise Invalid("Type a number, like 25 or 12.5.", field=field)
+    try:
+        if mode == "buy":
+            return trading.parse_order(outcome_id=outcome_id, spend=text)
+        if mode == "sell":
+            return trading.parse_order(outcome_id=outcome_id, sell=text)
+        try:
+            percent = Decimal(text.rstrip("%").strip())
+        except InvalidOperation:
+            percent = None
+        if percent is None or not percent.is_finite() or not 0 < percent < 100:
+            raise Invalid(
+                "Your probability is a number between 0 and 100, like 35.", field="probability"
+            )
+        max_spend = _money_text(form.max_spend.data)
+        if max_spend is not None and len(max_spend) > 60:
+            raise Invalid("Type a number, like 25 or 12.5.", field="max_spend")
+        return trading.parse_order(
+            outcome_id=outcome_id, to_probability=float(percent / 100), max_spend=max_spend
+        )
+    except Invalid as e:
+        if e.field == "to_probability":
+            e.field = "probability"
+        raise
+
+
+def _attach(form: TradeForm, err: DomainError) -> None:
+    """Put a service's message next to the field it concerns, or above the form."""
+    mode = form.current_mode()
+    by_code = {
+        "insufficient_balance": AMOUNT_FIELDS[mode],
+        "probability_limit": AMOUNT_FIELDS[mode],
+        "invalid_trade": AMOUNT_FIELDS[mode],
+        "not_enough_shares": AMOUNT_FIELDS[mode],
+    }
+    name = err.field or by_code.get(err.code)
+    if isinstance(err, NotFound):
+        name = "outcome"
+    field = getattr(form, name, None) if name else None
+    if field is not None and name in ("outcome", "spend", "sell", "probability", "max_spend"):
+        field.errors = [*field.errors, err.message]
+    else:
+        form.form_errors.append(err.message)
+
+
+def _error_status(err: DomainError) -> int:
+    return 409 if isinstance(err, Conflict) else 422
+
+
+def _quote_view(q: Quote, outcomes: list[dict], balance: int, order) -> dict:
+    index = q.outcome
+    return {
+        "outcome": outcomes[index]["label"],
+        "index": index,
+        "shares": q.shares,
+        "cost": q.cost,
+        "before": q.probabilities_before[index],
+        "after": q.probabilities_after[index],
+        "balance_after": balance - q.cost,
+        "capped": q.capped,
+        "target": order.to_probability,
+    }
+
+
+def _trade_form(question: Question, comp: Competition) -> tuple[TradeForm, dict]:
+    ctx = _market_context(question, comp)
+    form = TradeForm()
+    form.outcome.choices = [(str(o["id"]), o["label"]) for o in ctx["outcomes"]]
+    return form, ctx
+
+
+def _user_key() -> str:
+    return f"user:{current_user.id}" if current_user.is_authenticated else "anon"
+
+
+def _trade_limit() -> str:
+    return current_app.config["RATELIMIT_TRADE"]
+
+
+@bp.post("/questions/<int:question_id>/quote")
+@login_required
+@limiter.limit(lambda: current_app.config["RATELIMIT_API"], key_func=_user_key)
+def quote(question_id: int):
+    """Price the order in the form without trading (htmx: just the quote box)."""
+    q, comp = _question(question_id)
+    form, ctx = _trade_form(q, comp)
+    if not form.validate_on_submit():  # only the CSRF token can fail here
+        return render_template("error.html", status=400, message="The form expired."), 400
+    if ctx["member"] is None:
+        access.require_member(get_session(), current_user.id, comp)
+    result, status = None, 200
+    try:
+        order = _order(form, [o["id"] for o in ctx["outcomes"]])
+        session = get_session()
+        try:
+            priced = trading.quote(
+                session=session, user_id=current_user.id, question_id=q.id, order=order
+            )
+        finally:
+            session.rollback()  # the quote locked rows on PostgreSQL: let them go now
+        balance = _member(comp).balance
+        if priced.cost > balance:  # the trade would refuse it: say so before the click
+            raise Conflict(
+                f"You have {fmt(balance)} points; this trade costs {fmt(priced.cost)}.",
+                code="insufficient_balance",
+            )
+        result = _quote_view(priced, ctx["outcomes"], balance, order)
+    except MissingAmount:
+        pass  # nothing typed yet: the quote box shows its hint
+    except DomainError as e:
+        if e.status == 403:
+            raise
+        _attach(form, e)
+        status = _error_status(e)
+    if is_htmx():
+        errors = [*form.form_errors, *(e for f in form for e in f.errors)]
+        return render_template("partials/_quote.html", quote=result, quote_errors=errors), status
+    return _question_page(q, comp, status=status, form=form, quote=result)
+
+
+@bp.post("/questions/<int:question_id>/trade")
+@login_required
+@limiter.limit(_trade_limit, key_func=_user_key)
+def trade(question_id: int):
+    """Place the trade; htmx swaps the panel and the market in place, a form POST redirects."""
+    q, comp = _question(question_id)
+    form, ctx = _trade_form(q, comp)
+    if not form.validate_on_submit():
+        return render_template("error.html", status=400, message="The form expired."), 400
+    if ctx["member"] is None:
+        access.require_member(get_session(), current_user.id, comp)
+    key = (form.idempotency_key.data or "").strip()[:200] or None
+    try:
+        order = _order(form, [o["id"] for o in ctx["outcomes"]])
+        result = transaction(
+            lambda s: trading.trade(
+                session=s,
+                user_id=current_user.id,
+                question_id=q.id,
+                order=order,
+                idempotency_key=key,
+            ),
+            retry_integrity=True,
+        )
+    except DomainError as e:
+        if e.status == 403:
+            raise
+        _attach(form, e)
+        if e.code == "idempotency_key_reused":
+            form.idempotency_key.data = new_idempotency_key()
+        return _question_page(q, comp, status=_error_status(e), form=form)
+    message = _done_message(result)
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(url_for("pages.question", question_id=q.id), 303)
+    q = get_session().get(Question, q.id)  # transaction() refreshed the read session
+    ctx = _market_context(q, comp)
+    ctx.update(_panel_context(q, comp, ctx, message=message))
+    fresh = ctx["form"]
+    fresh.mode.data = form.current_mode()
+    fresh.outcome.data = form.outcome.data
+    return render_template("partials/_trade_done.html", **ctx)
+
+
+def _done_message(result: trading.TradeResult) -> str:
+    t, label = result.trade, result.outcome.label
+    if result.replayed:
+        return "That trade was already placed; it was not placed twice."
+    if t.shares >= 0:
+        text = f"Bought {fmt(t.shares)} shares of {label} for {fmt(t.cost)} points."
+    else:
+        text = f"Sold {fmt(-t.shares)} shares of {label} for {fmt(-t.cost)} points."
+    return f"{text} Your balance is {fmt(result.balance)} points."

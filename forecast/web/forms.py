@@ -1,0 +1,98 @@
+"""Flask-WTF forms for accounts and trading (each carries its CSRF token).
+
+The forms check presence and shape; the services own the rules (username
+pattern, password length, amounts) so the web and the API give the same
+messages.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, PasswordField, RadioField, StringField
+from wtforms.validators import DataRequired, EqualTo
+
+MODES = ("buy", "sell", "probability")
+
+
+class RegisterForm(FlaskForm):
+    username = StringField(
+        "Username",
+        validators=[DataRequired(message="Choose a username.")],
+        description="3-40 letters, digits, dots, dashes or underscores. Others see it.",
+    )
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired(message="Choose a password.")],
+        description="At least 8 characters.",
+    )
+    confirm = PasswordField(
+        "Password again",
+        validators=[
+            DataRequired(message="Type the password again."),
+            EqualTo("password", message="The two passwords are not the same."),
+        ],
+    )
+    next = HiddenField()
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(message="Enter your username.")])
+    password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
+    remember = BooleanField("Keep me logged in on this device")
+    next = HiddenField()
+
+
+class PasswordForm(FlaskForm):
+    old_password = PasswordField(
+        "Current password", validators=[DataRequired(message="Enter your current password.")]
+    )
+    new_password = PasswordField(
+        "New password",
+        validators=[DataRequired(message="Choose a new password.")],
+        description="At least 8 characters.",
+    )
+    confirm = PasswordField(
+        "New password again",
+        validators=[
+            DataRequired(message="Type the new password again."),
+            EqualTo("new_password", message="The two passwords are not the same."),
+        ],
+    )
+
+
+class LogoutForm(FlaskForm):
+    """A bare form: its CSRF token keeps other sites from logging players out."""
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+class TradeForm(FlaskForm):
+    """One trade: an outcome and, by mode, points to spend, shares to sell or a probability.
+
+    Amounts stay text here: trading.parse_order checks them and names the
+    field, so "abc", "-5", "NaN" and "1e999" get the service's message.
+    """
+
+    mode = HiddenField(default="buy")
+    outcome = RadioField("Outcome", validate_choice=False, coerce=str)
+    spend = StringField("Points to spend")
+    sell = StringField("Shares to sell")
+    probability = StringField("Your probability (%)")
+    max_spend = StringField(
+        "Spend at most (points, optional)",
+        description="The trade stops where this budget runs out.",
+    )
+    idempotency_key = HiddenField(default=new_idempotency_key)
+
+    def current_mode(self) -> str:
+        return self.mode.data if self.mode.data in MODES else "buy"
+
+    def amount_field(self):
+        """The field holding the amount for the chosen mode."""
+        return {"buy": self.spend, "sell": self.sell, "probability": self.probability}[
+            self.current_mode()
+        ]

@@ -1,0 +1,117 @@
+"""A real server in a thread (werkzeug's make_server on 127.0.0.1, a free port)
+and Debian's Chromium through Playwright.
+
+Skips when /usr/bin/chromium is missing, unless CI=true: then it must run.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from forecast import create_app
+from forecast.config import TestingConfig
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def pytest_collection_modifyitems(config, items):
+    if Path(CHROMIUM).exists() or os.environ.get("CI") == "true":
+        return
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} is not installed")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+class LiveServer:
+    """The app served by werkzeug in a background thread."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_app(db, database_url, tmp_path):
+    """The app with the seed pack loaded, on the test's fresh database."""
+    from forecast.services import site
+
+    app = create_app(TestingConfig(database_url, str(tmp_path / "instance")))
+    if not db.is_sqlite:
+        app.extensions["forecast_db"] = db
+    app.extensions["forecast_db"].transaction(lambda s: site.seed_if_empty(session=s))
+    yield app
+    if db.is_sqlite:
+        app.extensions["forecast_db"].dispose()
+
+
+@pytest.fixture
+def live_server(live_app) -> Iterator[LiveServer]:
+    with LiveServer(live_app) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def context(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(10_000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context):
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.on(
+        "console",
+        lambda m: errors.append(m.text) if m.type == "error" else None,
+    )
+    yield p
+    assert not errors, f"errors in the browser console: {errors}"
+
+
+@pytest.fixture
+def no_js_page(browser):
+    ctx = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(10_000)
+    yield ctx.new_page()
+    ctx.close()

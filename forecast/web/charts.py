@@ -192,20 +192,30 @@ def history_chart(
 
 
 def sparkline(values: Sequence[float], *, label: str, index: int = 0) -> Markup:
-    """A small line of one probability over time (0 at the bottom, 100% at the top)."""
+    """A small line of one probability over time.
+
+    The vertical scale fits the data (at least 20 points of probability
+    tall), so a move from 10% to 25% shows; the exact numbers are in the
+    ``label`` that screen readers announce.
+    """
     w, h, pad = 120, 32, 3
     vals = _sample(list(values), 60) or [0.5]
     if len(vals) == 1:
         vals = [vals[0], vals[0]]
+    lo, hi = max(0.0, min(vals) - 0.05), min(1.0, max(vals) + 0.05)
+    if hi - lo < 0.2:
+        mid = (hi + lo) / 2
+        lo, hi = max(0.0, min(mid - 0.1, 0.8)), min(1.0, max(mid + 0.1, 0.2))
     step = (w - 2 * pad) / (len(vals) - 1)
-    coords = [(pad + k * step, pad + (1 - v) * (h - 2 * pad)) for k, v in enumerate(vals)]
+    coords = [
+        (pad + k * step, pad + (hi - v) / (hi - lo) * (h - 2 * pad)) for k, v in enumerate(vals)
+    ]
     line = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
     ex, ey = coords[-1]
     return Markup(
         f'<svg class="sparkline" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
-        f'<line x1="{pad}" x2="{w - pad}" y1="{h / 2}" y2="{h / 2}" stroke="#d0d7de" '
-        'stroke-dasharray="2 3"/>'
+        f'<line x1="{pad}" x2="{w - pad}" y1="{h - 1}" y2="{h - 1}" stroke="#d0d7de"/>'
         f'<polyline points="{line}" fill="none" stroke="{color(index)}" stroke-width="2" '
         'stroke-linejoin="round"/>'
         f'<circle cx="{ex:.1f}" cy="{ey:.1f}" r="2.5" fill="{color(index)}"/></svg>'

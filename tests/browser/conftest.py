@@ -78,8 +78,9 @@ def live_server(live_app) -> Iterator[LiveServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: closed before another module starts its own Playwright.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -107,6 +108,13 @@ def page(context):
     )
     yield p
     assert not errors, f"errors in the browser console: {errors}"
+
+
+@pytest.fixture
+def shots() -> Path:
+    """Where screenshots for README.md go."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
 
 
 @pytest.fixture

@@ -75,6 +75,7 @@ def test_closed_and_resolved_questions_come_after_open_ones(
     order = [html.index(t) for t in ("Open soon", "Open later", "Past its close", "Settled one")]
     assert order == sorted(order)
     assert "Closed and resolved" in html and "resolved: <strong>YES</strong>" in html
+    assert '<span class="qc-result">YES</span><span class="qc-prob-label">the result</span>' in html
     assert soon and late
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import yaml
@@ -131,7 +131,7 @@ def parse(text: str, *, now: datetime | None = None) -> Pack:
         seen.add(key)
         fields = {k: v for k, v in q.items() if k != "key"}
         fields.setdefault("source", default_source)
-        if isinstance(fields.get("close_at"), datetime):
+        if isinstance(fields.get("close_at"), date):  # YAML reads 2027-06-30 as a date
             fields["close_at"] = fields["close_at"].isoformat()
         try:
             validate_question(**fields, now=now)

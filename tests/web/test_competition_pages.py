@@ -1,0 +1,196 @@
+"""Competition pages: create, join (code and link), settings, roles, close, packs, CSV, comments."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from sqlmodel import select
+
+from forecast.models import Comment, Competition, Membership, Question
+from forecast.services import competitions, packs, trading
+from forecast.services.questions import outcomes_of
+
+TOKEN_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def login(client, user):
+    with client.session_transaction() as sess:
+        sess["_user_id"] = str(user.id)
+        sess["_fresh"] = True
+
+
+def csrf(client, path="/competitions/new") -> str:
+    html = client.get(path).get_data(as_text=True)
+    m = TOKEN_RE.search(html)
+    assert m, html[:500]
+    return m.group(1)
+
+
+@pytest.fixture
+def teacher(make_user):
+    make_user("admin")
+    return make_user("teacher")
+
+
+def test_create_competition_and_see_its_settings(client, db, teacher):
+    login(client, teacher)
+    token = csrf(client)
+    r = client.post("/competitions/new", data={"csrf_token": token, "name": "Class 7B <script>",
+                                                "slug": "class-7b", "starting_balance": "500"})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/c/class-7b/settings")
+    page = client.get("/c/class-7b/settings").get_data(as_text=True)
+    with db.session() as s:
+        comp = s.exec(select(Competition).where(Competition.slug == "class-7b")).one()
+    assert comp.join_code in page and "Class 7B &lt;script&gt;" in page and "<script>" not in page.split("</head>")[1]
+    assert f"/c/class-7b/join?code={comp.join_code}" in page
+
+
+@pytest.mark.parametrize("data, field_text", [
+    ({"name": "X", "slug": "Bad Slug", "starting_balance": "10"}, "slug is 1-40"),
+    ({"name": "X", "slug": "ok", "starting_balance": "-1"}, "must be positive"),
+    ({"name": "X", "slug": "ok", "starting_balance": "NaN"}, "finite"),
+    ({"name": "X", "slug": "ok", "starting_balance": "lots"}, "must be a number"),
+    ({"name": "", "slug": "ok", "starting_balance": "10"}, "required"),
+    ({"name": "X", "slug": "public", "starting_balance": "10"}, "taken"),
+])
+def test_create_competition_errors_next_to_the_field(client, db, teacher, public, data, field_text):
+    login(client, teacher)
+    r = client.post("/competitions/new", data={"csrf_token": csrf(client), **data})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert 'class="field-error"' in html and field_text in html
+    with db.session() as s:
+        assert len(list(s.exec(select(Competition)))) == 1
+
+
+def test_post_without_csrf_is_refused(client, db, teacher):
+    login(client, teacher)
+    r = client.post("/competitions/new", data={"name": "X", "slug": "x", "starting_balance": "10"})
+    assert r.status_code in (400, 422)
+    with db.session() as s:
+        assert s.exec(select(Competition).where(Competition.slug == "x")).first() is None
+
+
+def test_join_with_link_and_code(client, db, tx, teacher, make_user):
+    comp = tx(lambda s: competitions.create_competition(
+        session=s, user_id=teacher.id, name="Secret class", slug="secret", starting_balance=100, is_listed=False))
+    student = make_user("student")
+    login(client, student)
+    # Without the code the name does not show; a wrong code is an error next to the field.
+    page = client.get("/c/secret/join").get_data(as_text=True)
+    assert "Secret class" not in page
+    r = client.post("/c/secret/join", data={"csrf_token": csrf(client, "/c/secret/join"), "code": "NOPE"})
+    assert r.status_code == 422 and "not right" in r.get_data(as_text=True)
+    page = client.get(f"/c/secret/join?code={comp.join_code}").get_data(as_text=True)
+    assert comp.join_code in page
+    r = client.post("/c/secret/join", data={"csrf_token": csrf(client, "/c/secret/join"), "code": comp.join_code})
+    assert r.status_code == 303
+    with db.session() as s:
+        assert s.exec(select(Membership).where(Membership.user_id == student.id,
+                                               Membership.competition_id == comp.id)).one().balance == 100 * 10_000
+
+
+def test_players_cannot_use_settings(client, tx, teacher, make_user):
+    comp = tx(lambda s: competitions.create_competition(
+        session=s, user_id=teacher.id, name="Office", slug="office", starting_balance=100))
+    player = make_user("player")
+    tx(lambda s: competitions.join(session=s, user_id=player.id, slug="office", code=comp.join_code))
+    outsider = make_user("outsider")
+    login(client, player)
+    token = csrf(client)
+    assert client.get("/c/office/settings").status_code == 403
+    assert client.get("/c/office/leaderboard.csv").status_code == 403
+    assert client.get("/c/office/pack.yaml").status_code == 403
+    for path in ("/c/office/code", "/c/office/close", "/c/office/roles", "/c/office/packs/preview",
+                 "/c/office/packs/load"):
+        assert client.post(path, data={"csrf_token": token, "username": "player", "role": "moderator",
+                                       "shipped": "amazon-tiktok", "text": "x"}).status_code == 403, path
+    private = tx(lambda s: competitions.create_competition(
+        session=s, user_id=teacher.id, name="Hidden", slug="hidden", starting_balance=100, is_listed=False))
+    assert private
+    login(client, outsider)
+    assert client.get("/c/hidden/settings").status_code == 404
+
+
+def test_owner_rotates_code_appoints_moderator_and_closes(client, db, tx, teacher, make_user):
+    comp = tx(lambda s: competitions.create_competition(
+        session=s, user_id=teacher.id, name="Office", slug="office", starting_balance=100))
+    helper = make_user("helper")
+    tx(lambda s: competitions.join(session=s, user_id=helper.id, slug="office", code=comp.join_code))
+    login(client, teacher)
+    token = csrf(client)
+    assert client.post("/c/office/code", data={"csrf_token": token}).status_code == 303
+    assert client.post("/c/office/roles", data={"csrf_token": token, "username": "helper",
+                                                "role": "moderator"}).status_code == 303
+    assert client.post("/c/office/close", data={"csrf_token": token}).status_code == 303
+    with db.session() as s:
+        c = s.exec(select(Competition).where(Competition.slug == "office")).one()
+        assert c.join_code != comp.join_code and c.status == "closed"
+        m = s.exec(select(Membership).where(Membership.user_id == helper.id, Membership.competition_id == c.id)).one()
+        assert m.role == "moderator"
+
+
+def test_pack_preview_then_load_and_bad_file(client, db, tx, teacher):
+    tx(lambda s: competitions.create_competition(
+        session=s, user_id=teacher.id, name="Class", slug="class", starting_balance=100))
+    login(client, teacher)
+    token = csrf(client)
+    r = client.post("/c/class/packs/preview", data={"csrf_token": token, "shipped": "amazon-tiktok"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "Will Amazon complete an acquisition" in html
+    with db.session() as s:
+        assert list(s.exec(select(Question))) == []  # a preview creates nothing
+    text = packs.SEED_PACK.read_text()
+    r = client.post("/c/class/packs/load", data={"csrf_token": token, "text": text})
+    assert r.status_code == 303
+    client.post("/c/class/packs/load", data={"csrf_token": token, "text": text})
+    with db.session() as s:
+        assert len(list(s.exec(select(Question)))) == 6  # loading twice does not duplicate
+    bad = b"pack: x\nquestions:\n  - key: a\n    title: A?\n    liquidity: -5\n    close_at: 2099-01-01\n"
+    r = client.post("/c/class/packs/preview", data={"csrf_token": token, "shipped": "",
+                                                     "file": (io.BytesIO(bad), "bad.yaml")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 422 and "line 5, field liquidity" in r.get_data(as_text=True)
+    exported = client.get("/c/class/pack.yaml").get_data(as_text=True)
+    assert len(packs.parse(exported).questions) == 6
+
+
+def test_leaderboard_csv_download(client, db, tx, teacher, make_user):
+    comp = tx(lambda s: competitions.create_competition(
+        session=s, user_id=teacher.id, name="Class", slug="class", starting_balance=100))
+    student = make_user("student")
+    tx(lambda s: competitions.join(session=s, user_id=student.id, slug="class", code=comp.join_code))
+    login(client, teacher)
+    r = client.get("/c/class/leaderboard.csv")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(r.get_data(as_text=True))))
+    assert rows[0][:3] == ["rank", "username", "net_worth"]
+    assert len(rows) == 3 and float(rows[1][2]) == 100.0
+
+
+def test_comments_post_and_hide(client, db, tx, teacher, make_user, make_question):
+    q = make_question()
+    student = make_user("student")
+    with db.session() as s:
+        yes = outcomes_of(s, q.id)[0].id
+    tx(lambda s: trading.trade(session=s, user_id=student.id, question_id=q.id,
+                               order=trading.parse_order(outcome_id=yes, spend=10)))
+    login(client, student)
+    token = csrf(client)
+    r = client.post(f"/questions/{q.id}/comments", data={"csrf_token": token, "body": "<img src=x onerror=alert(1)>"},
+                    headers={"HX-Request": "true"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "&lt;img src=x" in html and "<img src=x" not in html
+    assert "holds" in html and "YES" in html
+    assert client.post(f"/questions/{q.id}/comments", data={"body": "no token"}).status_code == 400
+    with db.session() as s:
+        comment = s.exec(select(Comment)).one()
+    assert client.post(f"/comments/{comment.id}/hide", data={"csrf_token": token}).status_code == 403
+    login(client, teacher.__class__(id=1, username="admin", password_hash="", is_admin=True))
+    assert client.post(f"/comments/{comment.id}/hide", data={"csrf_token": csrf(client)},
+                       headers={"HX-Request": "true"}).status_code == 200
+    with db.session() as s:
+        assert s.exec(select(Comment)).one().hidden

@@ -1,0 +1,170 @@
+"""A worker killed mid-trade leaves no half-written trade, and retries with the same
+Idempotency-Key trade exactly once, across processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+import requests
+from served import headers
+from sqlalchemy import func, select
+
+from forecast.market.money import UNIT
+from forecast.models import LedgerEntry, Trade, User, utcnow
+
+CLIENTS = 6
+
+
+def make_question(site, title: str) -> dict:
+    r = requests.post(
+        site.url("/competitions/public/questions"),
+        json={
+            "title": title,
+            "close_at": (utcnow() + timedelta(days=30)).isoformat(),
+            "liquidity": 10_000,
+        },
+        headers=headers(site.admin_token),
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def user_id(site, name: str) -> int:
+    with site.db.session() as s:
+        return s.exec(select(User.id).where(User.username == name)).one()[0]
+
+
+def test_sigkill_a_worker_while_trades_are_in_flight(site):
+    q = make_question(site, "Crash?")
+    outcomes = [o["id"] for o in q["outcomes"]]
+    name = f"crash-{uuid.uuid4().hex[:6]}"
+    token = site.quick_user(name)
+    answers: dict[int, dict] = {}  # trade id -> answer
+    dropped = Counter()
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(k: int) -> None:
+        http = requests.Session()
+        n = 0
+        while not stop.is_set():
+            key = f"{name}-{k}-{n}"
+            body = {"outcome": outcomes[n % 2], "spend": 0.5 + (n % 7) / 10}
+            n += 1
+            for _ in range(20):  # retry a dropped request with its key until it answers
+                try:
+                    r = http.post(
+                        site.url(f"/questions/{q['id']}/trades"),
+                        json=body,
+                        headers=headers(token, **{"Idempotency-Key": key}),
+                        timeout=60,
+                    )
+                except requests.ConnectionError:
+                    with lock:
+                        dropped["connection"] += 1
+                    http.close()
+                    http = requests.Session()
+                    time.sleep(0.1)
+                    continue
+                assert r.status_code == 201, r.text
+                with lock:
+                    answers[r.json()["trade"]["id"]] = r.json()["trade"]
+                break
+            else:
+                raise AssertionError(f"{key} never answered")
+        http.close()
+
+    before = site.workers()
+    assert len(before) == 2, before
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    time.sleep(3)
+    stop.set()
+    for t in threads:
+        t.join(timeout=120)
+
+    # gunicorn replaced the worker, and the site still serves
+    deadline = time.monotonic() + 30
+    while (victim in site.workers() or len(site.workers()) < 2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    after = site.workers()
+    assert victim not in after and len(after) == 2, (before, after)
+    assert requests.get(site.url("/me"), headers=headers(token), timeout=30).status_code == 200
+    print(
+        f"\ncrash: killed worker {victim}; {len(answers)} trades answered, "
+        f"{dropped['connection']} dropped connections retried; workers {before} -> {after}"
+    )
+    assert dropped["connection"] >= 1  # the kill did hit requests in flight
+
+    uid = user_id(site, name)
+    with site.db.session() as s:
+        booked = {
+            tid: cost
+            for tid, cost in s.exec(select(Trade.id, Trade.cost).where(Trade.user_id == uid))
+        }
+        ledger_rows = dict(
+            s.exec(
+                select(LedgerEntry.trade_id, func.count())
+                .where(LedgerEntry.trade_id.in_(list(booked)))
+                .group_by(LedgerEntry.trade_id)
+            ).all()
+        )
+    # exactly the answered trades exist, each with its two ledger rows
+    assert set(booked) == set(answers)
+    assert all(ledger_rows.get(tid) == 2 for tid in booked), ledger_rows
+    assert {tid: round(a["cost"] * UNIT) for tid, a in answers.items()} == booked
+    me = requests.get(site.url("/me"), headers=headers(token), timeout=30).json()
+    public = next(m for m in me["memberships"] if m["competition"] == "public")
+    assert round(public["balance"] * UNIT) == 1000 * UNIT - sum(booked.values())
+    audit = site.audit()
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_the_same_idempotency_key_trades_once_across_workers(site):
+    q = make_question(site, "Retry?")
+    yes = q["outcomes"][0]["id"]
+    name = f"retry-{uuid.uuid4().hex[:6]}"
+    token = site.quick_user(name)
+    path = site.url(f"/questions/{q['id']}/trades")
+    body = {"outcome": yes, "spend": 42}
+    key = {"Idempotency-Key": "the-one-key"}
+    barrier = threading.Barrier(12)
+    answers: list[tuple[int, dict]] = []
+    lock = threading.Lock()
+
+    def send() -> None:
+        barrier.wait(timeout=30)
+        r = requests.post(path, json=body, headers=headers(token, **key), timeout=60)
+        with lock:
+            answers.append((r.status_code, r.json()))
+
+    threads = [threading.Thread(target=send) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert [s for s, _ in answers] == [201] * 12
+    assert all(a == answers[0][1] for _, a in answers), answers
+    # a later retry still answers the first trade; another body with the key is refused
+    r = requests.post(path, json=body, headers=headers(token, **key), timeout=30)
+    assert r.status_code == 201 and r.json() == answers[0][1]
+    r = requests.post(path, json={**body, "spend": 43}, headers=headers(token, **key), timeout=30)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_reused"
+    with site.db.session() as s:
+        n = s.exec(
+            select(func.count()).select_from(Trade).where(Trade.user_id == user_id(site, name))
+        )
+        assert n.one()[0] == 1
+    me = requests.get(site.url("/me"), headers=headers(token), timeout=30).json()
+    assert me["memberships"][0]["balance"] == 958.0

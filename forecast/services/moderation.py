@@ -97,35 +97,32 @@ class Preview:
         return -sum(m.amount for m in self.moves if m.amount < 0)
 
 
-def _trade_counts(session: Session, question_id: int) -> dict[int, int]:
-    return dict(
-        session.exec(
-            select(Trade.membership_id, func.count())
-            .where(Trade.question_id == question_id)
-            .group_by(Trade.membership_id)
-        ).all()
+def _traders(session: Session, question_id: int) -> dict[int, tuple[str, int]]:
+    """membership id -> (username, number of trades) for everyone who traded on the question."""
+    rows = session.exec(
+        select(Trade.membership_id, User.username, func.count())
+        .join(Membership, Membership.id == Trade.membership_id)
+        .join(User, User.id == Membership.user_id)
+        .where(Trade.question_id == question_id)
+        .group_by(Trade.membership_id, User.username)
     )
-
-
-def _usernames(session: Session, membership_ids: set[int]) -> dict[int, str]:
-    if not membership_ids:
-        return {}
-    return dict(
-        session.exec(
-            select(Membership.id, User.username)
-            .join(User, User.id == Membership.user_id)
-            .where(col(Membership.id).in_(sorted(membership_ids)))
-        ).all()
-    )
+    return {member_id: (name, int(n)) for member_id, name, n in rows}
 
 
 def _preview(session: Session, question_id: int, amounts: dict[int, int]) -> Preview:
-    counts = _trade_counts(session, question_id)
-    members = set(amounts) | set(counts)
-    names = _usernames(session, members)
-    moves = [MemberMove(m, names.get(m, "?"), counts.get(m, 0), amounts.get(m, 0)) for m in members]
+    """Every trader, with what they receive or give back; nobody with an amount is left out."""
+    people = _traders(session, question_id)
+    missing = sorted(set(amounts) - set(people))  # normally none: positions come from trades
+    if missing:
+        for member_id, name in session.exec(
+            select(Membership.id, User.username)
+            .join(User, User.id == Membership.user_id)
+            .where(col(Membership.id).in_(missing))
+        ):
+            people[member_id] = (name, 0)
+    moves = [MemberMove(m, name, n, amounts.get(m, 0)) for m, (name, n) in people.items()]
     moves.sort(key=lambda mv: (-abs(mv.amount), mv.username.lower(), mv.membership_id))
-    return Preview(players=len(members), trades=sum(counts.values()), moves=moves)
+    return Preview(players=len(people), trades=sum(n for _, n in people.values()), moves=moves)
 
 
 def cancel_preview(session: Session, question: Question) -> Preview:

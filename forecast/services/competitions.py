@@ -112,8 +112,9 @@ def join(*, session: Session, user_id: int, slug: str, code: object) -> Membersh
         return existing
     if not isinstance(code, str) or not code.strip():
         raise Invalid("Enter the join code.", field="code")
+    # compare_digest takes only ASCII str, so compare bytes: any text may be typed here.
     if comp.slug != PUBLIC_SLUG and not secrets.compare_digest(
-        code.strip().upper(), comp.join_code.upper()
+        code.strip().upper().encode("utf-8", "replace"), comp.join_code.upper().encode()
     ):
         raise Conflict("That join code is not right.", code="wrong_code", field="code")
     if comp.status != "open":

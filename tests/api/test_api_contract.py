@@ -415,6 +415,8 @@ def test_create_and_join_competitions(api, world, db):
     assert bob.post("/competitions/class-7b/join", json={"code": 5}).status_code == 422
     r = bob.post("/competitions/class-7b/join", json={"code": "WRONG"})
     assert r.status_code == 409 and error_code(r) == "wrong_code"
+    r = bob.post("/competitions/class-7b/join", json={"code": "ÉCOLE-7b ✓"})  # was a 500
+    assert r.status_code == 409 and error_code(r) == "wrong_code"
     r = bob.post("/competitions/class-7b/join", json={"code": comp["join_code"].lower()})
     assert r.status_code == 200
     assert r.get_json() == {

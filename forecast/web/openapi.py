@@ -65,7 +65,12 @@ SCHEMAS: dict[str, dict] = {
                 "pattern": "^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$",
                 "example": "class-7b",
             },
-            "starting_balance": {**NUMBER, "exclusiveMinimum": 0, "maximum": 1_000_000_000},
+            "starting_balance": {
+                **NUMBER,
+                "minimum": 0,
+                "exclusiveMinimum": True,
+                "maximum": 1_000_000_000,
+            },
             "is_listed": {"type": "boolean", "default": True},
         },
         ["name", "slug", "starting_balance"],
@@ -132,7 +137,10 @@ SCHEMAS: dict[str, dict] = {
             "initial_probabilities": {
                 "description": "opening odds, one per outcome (a list, or an object by label)",
                 "oneOf": [
-                    {"type": "array", "items": {**NUMBER, "exclusiveMinimum": 0, "maximum": 1}},
+                    {
+                        "type": "array",
+                        "items": {**NUMBER, "minimum": 0, "exclusiveMinimum": True, "maximum": 1},
+                    },
                     {"type": "object", "additionalProperties": NUMBER},
                 ],
             },
@@ -145,10 +153,26 @@ SCHEMAS: dict[str, dict] = {
         "(max_spend only with to_probability)",
         "properties": {
             "outcome": {**ID, "example": 1},
-            "spend": {**NUMBER, "exclusiveMinimum": 0, "description": "points to pay"},
-            "sell": {**NUMBER, "exclusiveMinimum": 0, "description": "shares to sell"},
-            "to_probability": {**NUMBER, "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-            "max_spend": {**NUMBER, "exclusiveMinimum": 0},
+            "spend": {
+                **NUMBER,
+                "minimum": 0,
+                "exclusiveMinimum": True,
+                "description": "points to pay",
+            },
+            "sell": {
+                **NUMBER,
+                "minimum": 0,
+                "exclusiveMinimum": True,
+                "description": "shares to sell",
+            },
+            "to_probability": {
+                **NUMBER,
+                "minimum": 0,
+                "exclusiveMinimum": True,
+                "maximum": 1,
+                "exclusiveMaximum": True,
+            },
+            "max_spend": {**NUMBER, "minimum": 0, "exclusiveMinimum": True},
         },
         "required": ["outcome"],
         "oneOf": [

@@ -3,7 +3,9 @@
 Each locks the question first, then the members it pays in ascending id
 order (the order trades use), writes one ModeratorAction, and moves points
 only through the ledger, tagged with that action so an undo can reverse
-exactly those rows.
+exactly those rows.  A question can have thousands of holders, so the rows
+are read and written in bulk (ledger.transfer_many, executemany inserts),
+never one object per holder.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlmodel import Session, col, delete, select
+from sqlalchemy import BigInteger, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import Session, delete, select
 
+from forecast.db import insert_many
 from forecast.market.scoring import time_averaged_brier
 from forecast.models import LedgerEntry, Membership, Position, Question, Score, Trade, utcnow
 from forecast.services import access, ledger
@@ -20,17 +25,20 @@ from forecast.services.competitions import log_action
 from forecast.services.errors import Conflict, Invalid, NotFound, has_nul
 from forecast.services.questions import outcomes_of
 
+_M = Membership.__table__
+_P = Position.__table__
+_T = Trade.__table__
+_L = LedgerEntry.__table__
+_S = Score.__table__
 
-def _lock_members(session: Session, ids: set[int]) -> dict[int, Membership]:
-    if not ids:
-        return {}
-    rows = session.exec(
-        select(Membership)
-        .where(col(Membership.id).in_(sorted(ids)))
-        .order_by(Membership.id)
-        .with_for_update()
-    )
-    return {m.id: m for m in rows}
+
+def _lock_members(session: Session, ids: set[int]) -> None:
+    """Lock these wallets in ascending id order (the order trades lock them)."""
+    ordered = sorted(ids)
+    if not ordered or session.get_bind().dialect.name != "postgresql":
+        return  # SQLite: BEGIN IMMEDIATE already holds the only write lock
+    lock = select(_M.c.id).where(_M.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+    session.execute(lock.order_by(_M.c.id).with_for_update(), {"ids": ordered}).all()
 
 
 def _check_text(note: object, source_url: object) -> tuple[str, str]:
@@ -94,19 +102,17 @@ def resolve(
             "close_at": question.close_at.isoformat(),
         },
     )
-    winners = list(
-        session.exec(select(Position).where(Position.outcome_id == outcome_id, Position.shares > 0))
-    )
-    members = _lock_members(session, {p.membership_id for p in winners})
-    for pos in winners:
-        ledger.transfer(
-            session,
-            member=members[pos.membership_id],
-            question=question,
-            to_member=pos.shares,  # one unit of a share pays one unit of a point
-            kind="payout",
-            action_id=action.id,
+    payouts: dict[int, int] = defaultdict(int)
+    for member_id, shares in session.execute(
+        select(_P.c.membership_id, _P.c.shares).where(
+            _P.c.question_id == question.id, _P.c.outcome_id == outcome_id, _P.c.shares > 0
         )
+    ):
+        payouts[member_id] += shares  # one unit of a share pays one unit of a point
+    _lock_members(session, set(payouts))
+    ledger.transfer_many(
+        session, question=question, amounts=payouts, kind="payout", action_id=action.id
+    )
     question.status = "resolved"
     question.resolved_outcome_id = outcome_id
     question.resolved_at = now
@@ -121,16 +127,29 @@ def resolve(
 
 
 def _record_scores(session: Session, question: Question, winner: int, close: datetime) -> None:
-    trades = session.exec(select(Trade).where(Trade.question_id == question.id).order_by(Trade.id))
+    trades = session.execute(
+        select(_T.c.membership_id, _T.c.created_at, _T.c.forecast)
+        .where(_T.c.question_id == question.id)
+        .order_by(_T.c.id)
+    )
     by_member: dict[int, list] = defaultdict(list)
-    for t in trades:
-        by_member[t.membership_id].append(
-            (t.created_at, {int(k): float(v) for k, v in t.forecast.items()})
-        )
+    for member_id, at, forecast in trades:
+        by_member[member_id].append((at, {int(k): float(v) for k, v in forecast.items()}))
+    now = utcnow()
+    rows = []
     for member_id, forecasts in by_member.items():
         score = time_averaged_brier(forecasts, winner, close)
         if score is not None:
-            session.add(Score(question_id=question.id, membership_id=member_id, brier=score))
+            rows.append(
+                {
+                    "question_id": question.id,
+                    "membership_id": member_id,
+                    "brier": score,
+                    "created_at": now,
+                }
+            )
+    if rows:
+        insert_many(session, _S, rows)
 
 
 def cancel(*, session: Session, user_id: int, question_id: object, note: object = "") -> Question:
@@ -154,18 +173,14 @@ def cancel(*, session: Session, user_id: int, question_id: object, note: object 
         detail={"close_at": question.close_at.isoformat()},
     )
     net: dict[int, int] = defaultdict(int)
-    for pos in session.exec(select(Position).where(Position.question_id == question.id)):
-        net[pos.membership_id] += pos.spent
-    members = _lock_members(session, set(net))
-    for member_id in sorted(net):
-        ledger.transfer(
-            session,
-            member=members[member_id],
-            question=question,
-            to_member=net[member_id],
-            kind="refund",
-            action_id=action.id,
-        )
+    for member_id, spent in session.execute(
+        select(_P.c.membership_id, _P.c.spent).where(_P.c.question_id == question.id)
+    ):
+        net[member_id] += spent
+    _lock_members(session, set(net))
+    ledger.transfer_many(
+        session, question=question, amounts=net, kind="refund", action_id=action.id
+    )
     question.status = "cancelled"
     question.resolved_outcome_id = None
     question.resolved_at = now
@@ -197,23 +212,17 @@ def undo(*, session: Session, user_id: int, question_id: object, note: object = 
         reason=note,
         detail={"undid_action_id": previous, "was": question.status},
     )
-    entries = list(
-        session.exec(
-            select(LedgerEntry).where(
-                LedgerEntry.action_id == previous, col(LedgerEntry.membership_id).is_not(None)
-            )
+    back: dict[int, int] = defaultdict(int)
+    for member_id, amount in session.execute(
+        select(_L.c.membership_id, _L.c.amount).where(
+            _L.c.action_id == previous, _L.c.membership_id.is_not(None)
         )
+    ):
+        back[member_id] -= amount
+    _lock_members(session, set(back))
+    ledger.transfer_many(
+        session, question=question, amounts=back, kind="reversal", action_id=action.id
     )
-    members = _lock_members(session, {e.membership_id for e in entries})
-    for e in sorted(entries, key=lambda e: (e.membership_id, e.id)):
-        ledger.transfer(
-            session,
-            member=members[e.membership_id],
-            question=question,
-            to_member=-e.amount,
-            kind="reversal",
-            action_id=action.id,
-        )
     session.exec(delete(Score).where(Score.question_id == question.id))
     question.status = "closed"
     question.resolved_outcome_id = None

@@ -308,9 +308,13 @@ def _panel_context(
             "resolved": "This question is resolved; trading is over.",
             "cancelled": "This question was cancelled; every trade was reversed.",
         }[ctx["status"]]
+    # After a trade, an error or a change of mode, put the cursor back in the amount box
+    # (htmx focuses [autofocus] in swapped content); a plain page load leaves focus alone.
+    focus = message is not None or bool(form.errors or form.form_errors) or "mode" in request.args
     return {
         "form": form,
         "mode": mode,
+        "focus_amount": focus,
         "quote": quote,
         "message": message,
         "closed_reason": closed_reason,

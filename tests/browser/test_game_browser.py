@@ -209,6 +209,14 @@ def test_keyboard_only_trade(live_server, page):
     page.keyboard.press("Enter")
     expect(page.locator("#trade-panel .flash-success")).to_contain_text("5.00 points")
     expect(page.locator("#balance")).to_have_text("995.00")
+    # the cursor is back in the (fresh) amount box, ready for the next trade
+    expect(page.get_by_label("Points to spend")).to_be_focused()
+    page.keyboard.type("abc")
+    expect(page.locator("#quote")).to_contain_text("must be a number")
+    page.keyboard.press("Enter")
+    expect(page.locator("#spend-error")).to_contain_text("must be a number")
+    expect(page.get_by_label("Points to spend")).to_be_focused()
+    expect(page.locator("#balance")).to_have_text("995.00")
 
 
 def test_phone_layout_puts_the_trade_panel_near_the_top(live_server, browser):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from forecast.services.errors import DomainError
 
@@ -65,7 +65,10 @@ def init_app(app: Flask) -> None:
             message = "Too many requests; slow down and try again in a minute."
         if status == 413:
             message = "The request body is too large."
-        return error_response(status, CODES.get(status, "error"), message)
+        resp = make_response(error_response(status, CODES.get(status, "error"), message))
+        if isinstance(e, MethodNotAllowed) and e.valid_methods:
+            resp.headers["Allow"] = ", ".join(e.valid_methods)  # a 405 names what is allowed
+        return resp
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):

@@ -229,6 +229,7 @@ def test_unknown_routes_wrong_methods_and_ids_answer_json(api, world):
         assert r.status_code == 404 and error_code(r) == "not_found", path
     r = alice.delete("/me")
     assert r.status_code == 405 and error_code(r) == "method_not_allowed"
+    assert set(r.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
     r = alice.get(f"/questions/{world.q.id}/trades")
     assert r.status_code == 405
     assert api.client.get("/api/nothing").get_json()["error"]["code"] == "not_found"

@@ -547,9 +547,13 @@ def trade(question_id: int):
     except DomainError as e:
         if e.status == 403:
             raise
-        _attach(form, e)
-        if e.code == "idempotency_key_reused":
+        if e.code == "idempotency_key_reused":  # the form was sent before, with other values
+            e = Conflict(
+                "This form already placed a trade. Check your position, then trade again.",
+                code=e.code,
+            )
             form.idempotency_key.data = new_idempotency_key()
+        _attach(form, e)
         return _question_page(q, comp, status=_error_status(e), form=form)
     message = _done_message(result)
     if not is_htmx():

@@ -34,9 +34,17 @@ def probability(page: Page, label: str) -> str:
     return row.locator(".prob-value").inner_text()
 
 
+def settled(page: Page) -> None:
+    """Wait until htmx has swapped and processed new content (a person is slower than this)."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
+
+
 def open_deal(page: Page) -> None:
     page.get_by_role("link", name=DEAL).click()
     expect(page.locator("h1")).to_have_text(DEAL)
+    page.wait_for_load_state()  # htmx has processed the page once "load" has fired
 
 
 def more_trading(app, username: str) -> None:
@@ -102,6 +110,7 @@ def test_register_quote_buy_resolve_and_win(live_server, browser, page, shots):
     # Buy: the panel, the probability, the chart and the position change in place.
     page.get_by_role("button", name="Buy", exact=True).click()
     expect(page.locator("#trade-panel .flash-success")).to_contain_text("Bought")
+    settled(page)
     assert probability(page, "YES") != "10.0%"
     expect(page.locator("#balance")).to_have_text("960.00")
     expect(page.locator("#position")).to_contain_text("YES")
@@ -112,9 +121,12 @@ def test_register_quote_buy_resolve_and_win(live_server, browser, page, shots):
     # The sell tab swaps in place too, and shows what alice holds.
     page.get_by_role("link", name="Sell").click()
     expect(page.get_by_label("Shares to sell")).to_be_visible()
+    settled(page)
     expect(page.locator("#trade-panel")).to_contain_text("you hold")
     assert page.evaluate("window.__marker") == "no reload"
     page.get_by_role("link", name="Buy").click()
+    expect(page.get_by_label("Points to spend")).to_be_visible()
+    settled(page)
     page.get_by_label("Points to spend").fill("15")
     expect(page.locator("#quote-cost")).to_have_text("15.00 points")
     page.screenshot(path=str(shots / "question.png"), full_page=True)

@@ -52,8 +52,8 @@ def test_register_page_full_and_every_input_labelled(web, checks):
 def test_register_logs_in_joins_public_and_first_account_is_admin(web, db, public):
     r = register(web, "alice")
     assert r.status_code == 303 and r.headers["Location"] == "/"
-    register_bob = web.client.post("/logout", data={"csrf_token": web.token("/")})
-    assert register_bob.status_code == 303
+    logout = web.client.post("/logout", data={"csrf_token": web.token("/")})
+    assert logout.status_code == 303
     assert register(web, "bob").status_code == 303
     found = users(db)
     assert found["alice"].is_admin and not found["bob"].is_admin

@@ -422,3 +422,21 @@ def test_balance_shows_for_members_on_home(web, make_user, seeded):
     web.login(make_user("alice"))
     html = web.client.get("/").get_data(as_text=True)
     assert f"You have <strong>{seeded.starting_balance // UNIT:,}.00</strong> points" in html
+
+
+def test_portfolio_shows_a_cancelled_question_as_refunded(web, tx, make_user, make_question, buy):
+    admin = make_user("admin", admin=True)
+    alice = make_user("alice")
+    q = make_question(title="Called off")
+    yes, _ = web.outcomes(q)
+    buy(alice, q, yes, spend=12)
+    tx(lambda s: resolution.cancel(session=s, user_id=admin.id, question_id=q.id, note="Void."))
+    web.login(alice)
+    html = web.client.get("/c/public/portfolio").get_data(as_text=True)
+    settled = html[html.index('id="settled-positions"') :]
+    settled = settled[: settled.index("</table>")]
+    assert "Called off" in settled and "Cancelled (refunded)" in settled
+    assert settled.count("12.00") == 2 and "0.00</td>" in settled
+    assert '<dd id="portfolio-balance">1,000.00</dd>' in html
+    page = web.client.get(f"/questions/{q.id}").get_data(as_text=True)
+    assert "Cancelled (N/A)" in page and "Void." in page

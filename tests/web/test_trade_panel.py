@@ -251,7 +251,7 @@ def test_double_submission_trades_once(web, scene, public):
     # The same key with a different amount is refused, and the form gets a fresh key.
     r = web.client.post(f"/questions/{q.id}/trade", data={**data, "spend": "20"})
     html = r.get_data(as_text=True)
-    assert r.status_code == 409 and "different request" in html
+    assert r.status_code == 409 and "This form already placed a trade." in html
     assert form["idempotency_key"] not in html
     assert web.trades() == 1
 
@@ -338,3 +338,23 @@ def test_trades_are_rate_limited(limited_app, db, make_user, make_question):
     assert codes == [303, 303, 429]
     with db.session() as s:
         assert len(list(s.exec(select(Trade)))) == 2
+
+
+def test_an_ended_competition_refuses_trades_with_a_message(web, tx, make_user, make_question):
+    owner = make_user("owner")
+    comp = tx(
+        lambda s: competitions.create_competition(
+            session=s, user_id=owner.id, name="Office", slug="office", starting_balance=100
+        )
+    )
+    q = make_question(competition=comp)
+    yes, _ = web.outcomes(q)
+    web.login(owner)
+    form = web.form(f"/questions/{q.id}")
+    tx(lambda s: competitions.close_competition(session=s, user_id=owner.id, slug="office"))
+    r = web.client.post(
+        f"/questions/{q.id}/trade", data={**form, "outcome": str(yes), "spend": "5"}
+    )
+    html = r.get_data(as_text=True)
+    assert r.status_code == 409 and "This competition has ended" in html
+    assert web.trades() == 0

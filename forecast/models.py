@@ -92,6 +92,9 @@ class Membership(SQLModel, table=True):
     role: str = Field(default="player", max_length=10)  # player | moderator | owner
     balance: int = _money()
     joined_at: datetime = _when()
+    # Kept by each trade (the leaderboard's tie-break and counts without scanning trades).
+    trade_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    last_trade_at: datetime | None = _when(nullable=True)
 
     @property
     def is_moderator(self) -> bool:
@@ -180,7 +183,7 @@ class LedgerEntry(SQLModel, table=True):
     amount: int = _money()
     kind: str = Field(max_length=16)  # grant | trade | payout | refund | reversal
     trade_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    action_id: int | None = Field(default=None, foreign_key="moderatoraction.id")
+    action_id: int | None = Field(default=None, foreign_key="moderatoraction.id", index=True)
     created_at: datetime = _when()
 
 

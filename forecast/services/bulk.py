@@ -19,14 +19,15 @@ import itertools
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select, text
 from sqlmodel import Session
 from werkzeug.security import generate_password_hash
 
-from forecast.db import Database
+from forecast.db import Database, insert_many, update_many
 from forecast.market import lmsr
 from forecast.market.money import UNIT
 from forecast.models import (
@@ -76,7 +77,6 @@ class _Question:
     outcomes: list[_Outcome]
     mm_cash: int
     trade_count: int
-    dirty: bool = False
 
 
 @dataclass
@@ -84,7 +84,8 @@ class _Member:
     id: int
     user_id: int
     balance: int
-    dirty: bool = False
+    trade_count: int = 0
+    last_trade_at: datetime | None = None
 
 
 @dataclass
@@ -95,7 +96,6 @@ class _Position:
     outcome_id: int
     shares: int = 0
     spent: int = 0
-    dirty: bool = False
 
 
 @dataclass
@@ -120,10 +120,12 @@ class Booked:
 def load_market(session: Session, comp: Competition, question_ids: Iterable[int]) -> Market:
     """The competition's members, and these questions with their outcomes and positions."""
     market = Market(comp.id)
-    for mid, uid, bal in session.execute(
-        select(_M.c.id, _M.c.user_id, _M.c.balance).where(_M.c.competition_id == comp.id)
+    for mid, uid, bal, n, last in session.execute(
+        select(_M.c.id, _M.c.user_id, _M.c.balance, _M.c.trade_count, _M.c.last_trade_at).where(
+            _M.c.competition_id == comp.id
+        )
     ):
-        market.members[mid] = _Member(mid, uid, bal)
+        market.members[mid] = _Member(mid, uid, bal, n, last)
     ids = sorted(set(question_ids))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -202,7 +204,6 @@ def _book(
         pos = market.positions[key] = _Position(None, member.id, question.id, outcome.id)
     pos.shares += quote.shares
     pos.spent += quote.cost
-    pos.dirty = True
     batch.trades.append(
         {
             "question_id": question.id,
@@ -225,6 +226,8 @@ def _book(
     )
     batch.costs.append((member.id, question.id, quote.cost))
     question.trade_count += 1
+    member.trade_count += 1
+    member.last_trade_at = at
     # ledger.transfer(to_member=-cost): the wallet pays, the market maker receives.
     member.balance -= quote.cost
     question.mm_cash += quote.cost
@@ -233,19 +236,90 @@ def _book(
     batch.touched_positions[key] = pos
 
 
-def _write(session: Session, market: Market, batch: _Batch) -> None:
-    """Write one batch: trades, ledger rows, positions, outcomes, questions, wallets."""
-    if not batch.trades:
-        return
-    trade_ids = session.scalars(
-        insert(_T).returning(_T.c.id, sort_by_parameter_order=True), batch.trades
-    ).all()
+def _new_trade_ids(session: Session, rows: list[dict]) -> list[int]:
+    """Insert the trades; their ids in row order."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Take the ids from the table's sequence first, then one unnest INSERT.
+        ids = sorted(
+            session.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('trade', 'id')) "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"n": len(rows)},
+            ).scalars()
+        )
+        insert_many(session, _T, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+        return ids
+    stmt = insert(_T).returning(_T.c.id, sort_by_parameter_order=True)
+    return list(session.scalars(stmt, rows))
+
+
+@dataclass
+class _Rows:
+    """A closed batch's values, copied so pricing can go on while they are written."""
+
+    trades: list[dict]
+    costs: list[tuple[int, int, int]]
+    positions: list[tuple[_Position, dict]]  # the object (for its id) and its values then
+    outcomes: list[dict]
+    questions: list[dict]
+    members: list[dict]
+
+
+def _freeze(batch: _Batch) -> _Rows:
+    outcomes = []
+    for question in batch.touched_questions.values():
+        for o in question.outcomes:
+            if o.dirty:
+                outcomes.append({"id": o.id, "q": o.q})
+                o.dirty = False
+    return _Rows(
+        trades=batch.trades,
+        costs=batch.costs,
+        positions=[
+            (
+                p,
+                {
+                    "membership_id": p.membership_id,
+                    "question_id": p.question_id,
+                    "outcome_id": p.outcome_id,
+                    "shares": p.shares,
+                    "spent": p.spent,
+                },
+            )
+            for p in batch.touched_positions.values()
+        ],
+        outcomes=outcomes,
+        questions=[
+            {"id": q.id, "mm_cash": q.mm_cash, "trade_count": q.trade_count}
+            for q in batch.touched_questions.values()
+        ],
+        members=[
+            {
+                "id": m.id,
+                "balance": m.balance,
+                "trade_count": m.trade_count,
+                "last_trade_at": m.last_trade_at,
+            }
+            for m in batch.touched_members.values()
+        ],
+    )
+
+
+def _write(session: Session, competition_id: int, rows: _Rows) -> None:
+    """Write one batch: trades, ledger rows, positions, outcomes, questions, wallets.
+
+    Batches are written one after another, so a position first booked in an
+    earlier batch has its id by the time a later batch updates it.
+    """
+    trade_ids = _new_trade_ids(session, rows.trades)
     ledger_rows = []
-    for tid, row, (mid, qid, cost) in zip(trade_ids, batch.trades, batch.costs, strict=True):
+    for tid, row, (mid, qid, cost) in zip(trade_ids, rows.trades, rows.costs, strict=True):
         if cost == 0:  # ledger.transfer books nothing for a zero amount
             continue
         common = {
-            "competition_id": market.competition_id,
+            "competition_id": competition_id,
             "kind": "trade",
             "trade_id": tid,
             "action_id": None,
@@ -253,68 +327,34 @@ def _write(session: Session, market: Market, batch: _Batch) -> None:
         }
         ledger_rows.append({**common, "membership_id": mid, "question_id": None, "amount": -cost})
         ledger_rows.append({**common, "membership_id": None, "question_id": qid, "amount": cost})
-    if ledger_rows:
-        session.execute(insert(_L), ledger_rows)
-    new = [p for p in batch.touched_positions.values() if p.id is None]
-    old = [p for p in batch.touched_positions.values() if p.id is not None]
-    if new:
-        ids = session.scalars(
-            insert(_P).returning(_P.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    "membership_id": p.membership_id,
-                    "question_id": p.question_id,
-                    "outcome_id": p.outcome_id,
-                    "shares": p.shares,
-                    "spent": p.spent,
-                }
-                for p in new
-            ],
-        ).all()
-        for p, pid in zip(new, ids, strict=True):
-            p.id = pid
-    if old:
-        session.execute(
-            update(_P)
-            .where(_P.c.id == bindparam("pid"))
-            .values(shares=bindparam("s"), spent=bindparam("sp")),
-            [{"pid": p.id, "s": p.shares, "sp": p.spent} for p in old],
-        )
-    outcomes = [
-        {"oid": o.id, "q": o.q}
-        for question in batch.touched_questions.values()
-        for o in question.outcomes
-        if o.dirty
+    insert_many(session, _L, ledger_rows)
+    new = {(v["membership_id"], v["outcome_id"]): p for p, v in rows.positions if p.id is None}
+    made = insert_many(
+        session,
+        _P,
+        [v for p, v in rows.positions if p.id is None],
+        returning=("id", "membership_id", "outcome_id"),
+    )
+    for pid, mid, oid in made:
+        new[(mid, oid)].id = pid
+    old = [
+        {"id": p.id, "shares": v["shares"], "spent": v["spent"]}
+        for p, v in rows.positions
+        if (v["membership_id"], v["outcome_id"]) not in new
     ]
-    session.execute(
-        update(_O).where(_O.c.id == bindparam("oid")).values(q=bindparam("q")), outcomes
-    )
-    session.execute(
-        update(_Q)
-        .where(_Q.c.id == bindparam("qid"))
-        .values(mm_cash=bindparam("cash"), trade_count=bindparam("n")),
-        [
-            {"qid": q.id, "cash": q.mm_cash, "n": q.trade_count}
-            for q in batch.touched_questions.values()
-        ],
-    )
-    session.execute(
-        update(_M).where(_M.c.id == bindparam("mid")).values(balance=bindparam("bal")),
-        [{"mid": m.id, "bal": m.balance} for m in batch.touched_members.values()],
-    )
-    for question in batch.touched_questions.values():
-        for o in question.outcomes:
-            o.dirty = False
-    for p in batch.touched_positions.values():
-        p.dirty = False
+    update_many(session, _P, "id", old)
+    update_many(session, _O, "id", rows.outcomes)
+    update_many(session, _Q, "id", rows.questions)
+    update_many(session, _M, "id", rows.members)
 
 
 def book_trades(
     db: Database,
     market: Market,
-    orders: Iterable[tuple[int, int, int, Order, datetime]],
+    orders: Iterable[tuple[int, int, int, Order, datetime | None]],
     *,
     total: int,
+    span: tuple[datetime, datetime] | None = None,
     batch_size: int = 5000,
     progress: Progress = _quiet,
 ) -> Booked:
@@ -323,37 +363,55 @@ def book_trades(
     ``orders`` yields (membership id, question id, outcome index, order, time)
     and is read until ``total`` trades are booked or it runs out; orders the
     market maker refuses (limits, balance, shares) are counted and skipped.
-    Times should not go backwards.  Each batch is one transaction.
+    Times should not go backwards; a time of None puts the k-th accepted
+    trade k/total of the way through ``span``.  Each batch is one transaction.
     """
     booked = Booked()
     batch = _Batch()
+    # One writer thread: batch k is written while batch k + 1 is priced.
+    writer = ThreadPoolExecutor(max_workers=1)
+    pending: Future | None = None
+
+    def write(rows: _Rows) -> None:
+        with Session(db.write_engine) as session:
+            _write(session, market.competition_id, rows)
+            session.commit()
 
     def flush() -> None:
-        nonlocal batch
+        nonlocal batch, pending
         if batch.trades:
-            with Session(db.write_engine) as session:
-                _write(session, market, batch)
-                session.commit()
+            rows = _freeze(batch)
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(write, rows)
             booked.batches += 1
         batch = _Batch()
 
-    progress("trades", 0, total)
-    for mid, qid, index, order, at in orders:
-        if booked.trades >= total or booked.rejected > 10 * total + 1000:
-            break
-        member, question = market.members[mid], market.questions[qid]
-        quote = _quote(market, member, question, index, order)
-        if quote is None:
-            booked.rejected += 1
-            continue
-        _book(market, batch, member, question, index, order, quote, at)
-        booked.trades += 1
-        if len(batch.trades) >= batch_size:
-            flush()
-            progress("trades", booked.trades, total)
-    if batch.trades:
+    try:
+        progress("trades", 0, total)
+        for mid, qid, index, order, at in orders:
+            if booked.trades >= total or booked.rejected > 10 * total + 1000:
+                break
+            member, question = market.members[mid], market.questions[qid]
+            quote = _quote(market, member, question, index, order)
+            if quote is None:
+                booked.rejected += 1
+                continue
+            if at is None:
+                if span is None:
+                    raise ValueError("an order without a time needs a span")
+                at = span[0] + (span[1] - span[0]) * (booked.trades / max(total, 1))
+            _book(market, batch, member, question, index, order, quote, at)
+            booked.trades += 1
+            if len(batch.trades) >= batch_size:
+                flush()
+                progress("trades", booked.trades, total)
         flush()
+        if pending is not None:
+            pending.result()
         progress("trades", booked.trades, total)
+    finally:
+        writer.shutdown(wait=True)
     return booked
 
 
@@ -363,20 +421,15 @@ def random_orders(
     *,
     members: list[int],
     question_ids: list[int],
-    start: datetime,
-    end: datetime,
-    total: int,
-) -> Iterator[tuple[int, int, int, Order, datetime]]:
+) -> Iterator[tuple[int, int, int, Order, None]]:
     """A plausible stream of orders: mostly spends, some sells of what is held, some to_probability.
 
-    Times run evenly from ``start`` to ``end`` over ``total`` accepted trades.
-    Popular questions get more trades (a mild power law).
+    Popular questions get more trades (a mild power law).  Orders carry no
+    time: book_trades spreads the accepted ones over its span.
     """
-    step = (end - start) / max(total, 1)
     weights = list(itertools.accumulate(1 / (k + 1) ** 0.5 for k in range(len(question_ids))))
-    k = idle = 0
+    idle = 0
     while idle < 100_000:
-        at = start + step * k
         mid = members[rng.randrange(len(members))]
         qid = rng.choices(question_ids, cum_weights=weights)[0]
         question = market.questions[qid]
@@ -410,8 +463,7 @@ def random_orders(
             i = rng.randrange(n)
             spend = min(member.balance, rng.randint(UNIT, 25 * UNIT))
             order = Order(outcome_id=question.outcomes[i].id, spend=spend)
-        yield mid, qid, i, order, at
-        k += 1
+        yield mid, qid, i, order, None
         idle = 0
 
 
@@ -689,16 +741,16 @@ def generate(
     t2 = time.perf_counter()
     with db.session() as s:
         market = load_market(s, comp, question_ids)
-    orders = random_orders(
+    orders = random_orders(market, rng, members=member_ids, question_ids=question_ids)
+    booked = book_trades(
+        db,
         market,
-        rng,
-        members=member_ids,
-        question_ids=question_ids,
-        start=start,
-        end=end - timedelta(seconds=1),
+        orders,
         total=trades,
+        span=(start, end - timedelta(seconds=1)),
+        batch_size=batch_size,
+        progress=progress,
     )
-    booked = book_trades(db, market, orders, total=trades, batch_size=batch_size, progress=progress)
     seconds["trades"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     made = make_tokens(db, member_ids[: max(0, tokens)])

@@ -159,20 +159,16 @@ def leaderboard(session: Session, comp: Competition, *, by: str = "net_worth") -
     earlier (members who never traded count from when they joined).
     """
     values = open_values(session, comp)
-    stats = {
-        mid: (n, traded, last)
-        for mid, n, traded, last in session.exec(
-            select(
-                Trade.membership_id,
-                func.count(),
-                func.count(func.distinct(Trade.question_id)),
-                func.max(Trade.created_at),
-            )
-            .join(Membership, Membership.id == Trade.membership_id)
+    # Trade counts and last trade times are kept on the membership by each trade;
+    # questions traded come from positions (a row per outcome ever traded).
+    traded = dict(
+        session.exec(
+            select(Position.membership_id, func.count(func.distinct(Position.question_id)))
+            .join(Membership, Membership.id == Position.membership_id)
             .where(Membership.competition_id == comp.id)
-            .group_by(Trade.membership_id)
-        )
-    }
+            .group_by(Position.membership_id)
+        ).all()
+    )
     briers = {
         mid: (float(avg), int(n))
         for mid, avg, n in session.exec(
@@ -183,34 +179,29 @@ def leaderboard(session: Session, comp: Competition, *, by: str = "net_worth") -
         )
     }
     rows = []
-    for m, username in session.exec(
-        select(Membership, User.username)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.competition_id == comp.id)
+    m = Membership.__table__.c
+    for mid, user_id, balance, n, last, joined, username in session.execute(
+        select(m.id, m.user_id, m.balance, m.trade_count, m.last_trade_at, m.joined_at)
+        .add_columns(User.__table__.c.username)
+        .join(User.__table__, User.__table__.c.id == m.user_id)
+        .where(m.competition_id == comp.id)
     ):
-        n, traded, last = stats.get(m.id, (0, 0, None))
-        if isinstance(last, str):  # SQLite's max() of a datetime column comes back as text
-            last = datetime.fromisoformat(last)
-        if last is not None and last.tzinfo is None:
-            from datetime import UTC
-
-            last = last.replace(tzinfo=UTC)
-        net = m.balance + values.get(m.id, 0)
-        brier, scored = briers.get(m.id, (None, 0))
+        net = balance + values.get(mid, 0)
+        brier, scored = briers.get(mid, (None, 0))
         rows.append(
             Standing(
                 0,
                 username,
-                m.user_id,
-                m.id,
+                user_id,
+                mid,
                 net,
-                m.balance,
+                balance,
                 net - comp.starting_balance,
                 brier,
                 scored,
-                traded,
+                traded.get(mid, 0),
                 n,
-                last or m.joined_at,
+                last or joined,
             )
         )
     if by == "brier":

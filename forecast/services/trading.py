@@ -237,6 +237,8 @@ def trade(
     )
     session.add(trade_)
     question.trade_count += 1
+    member.trade_count += 1
+    member.last_trade_at = now
     session.flush()
     ledger.transfer(
         session,

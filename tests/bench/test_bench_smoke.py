@@ -108,3 +108,27 @@ def test_the_load_driver_measures_every_phase_against_the_floor(tmp_path):
         assert stats.requests == 10, name
         assert all(200 <= code < 300 for code in stats.statuses), (name, stats.statuses)
     assert len(rss) == 2
+
+
+def test_generator_keeps_each_members_trade_count_and_last_trade(db):
+    from forecast.models import Membership
+
+    bulk.generate(db, players=4, questions_=2, trades=30, tokens=0, batch_size=8)
+    with db.session() as s:
+        counted = dict(
+            s.execute(select(Trade.membership_id, func.count()).group_by(Trade.membership_id)).all()
+        )
+        last = dict(
+            s.execute(
+                select(Trade.membership_id, func.max(Trade.id)).group_by(Trade.membership_id)
+            ).all()
+        )
+        members = s.execute(
+            select(Membership.id, Membership.trade_count, Membership.last_trade_at)
+        ).all()
+        for mid, n, at in members:
+            assert n == counted.get(mid, 0)
+            if mid in last:
+                assert at == s.get(Trade, last[mid]).created_at
+            else:
+                assert at is None

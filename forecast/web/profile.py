@@ -10,9 +10,11 @@ from wtforms import StringField
 from wtforms.validators import Length, Optional
 
 from forecast.db import get_session, transaction
+from forecast.market.scoring import calibration
 from forecast.models import ApiToken, Competition, Membership, User
-from forecast.services import accounts, queries
+from forecast.services import accounts, accuracy, queries
 from forecast.services.errors import DomainError
+from forecast.web.calibration import calibration_svg
 
 bp = Blueprint("profile", __name__)
 
@@ -42,6 +44,17 @@ def _render(form: TokenForm, new_token: str | None = None, status: int = 200):
             .order_by(Competition.name)
         )
     ]
+    # Accuracy is the player's, across every competition they forecast in.
+    history, pairs = [], []
+    for m, comp in session.exec(
+        select(Membership, Competition)
+        .join(Competition, Competition.id == Membership.competition_id)
+        .where(Membership.user_id == current_user.id)
+    ):
+        history += [(h, comp) for h in accuracy.brier_history(session, m)]
+        pairs += accuracy.calibration_pairs(session, m)
+    history.sort(key=lambda pair: (pair[0].resolved_at is None, pair[0].resolved_at))
+    buckets = calibration(pairs)
     tokens = list(
         session.exec(
             select(ApiToken)
@@ -56,6 +69,10 @@ def _render(form: TokenForm, new_token: str | None = None, status: int = 200):
         tokens=tokens,
         form=form,
         new_token=new_token,
+        brier_history=history,
+        mean_brier=accuracy.mean_brier([h for h, _ in history]),
+        buckets=buckets,
+        calibration_chart=calibration_svg(buckets, title=f"Calibration of {user.username}"),
     ), status
 
 

@@ -22,8 +22,12 @@ def is_htmx() -> bool:
     )
 
 
-def render(page: str, fragment: str, *, status_code: int = 200, **context) -> Response:
-    """Render ``fragment`` for htmx and ``page`` otherwise, with the same context."""
+def render(page: str, fragment: str, /, *, status_code: int = 200, **context) -> Response:
+    """Render ``fragment`` for htmx and ``page`` otherwise, with the same context.
+
+    The two template names are positional-only, so a context variable may be
+    called ``page`` or ``fragment`` (a leaderboard's page number, say).
+    """
     response = make_response(
         render_template(fragment if is_htmx() else page, **context), status_code
     )

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from forecast.web import errors, security
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in a path names a row, and id columns are INTEGER: a number past
+    2**31 - 1 cannot be one (PostgreSQL refuses to compare it, SQLite to bind past 2**63),
+    so such a path is a 404 rather than a 500.  Give ``int(max=...)`` for a BIGINT id."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits, min, max, signed)
 
 
 def register(app: Flask) -> None:
     from forecast.market.money import fmt
     from forecast.web import admin, api, auth, comments, competitions, moderate, pages, profile
 
+    app.url_map.converters["int"] = IdConverter
     app.add_template_global(fmt, "fmt")
     security.init_app(app)
     errors.init_app(app)

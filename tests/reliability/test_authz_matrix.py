@@ -377,3 +377,43 @@ def test_admins_are_site_admins(world, db):
     with db.session() as s:
         assert s.get(User, world.users["admin"]).is_admin
         assert not s.get(User, world.users["moderator"]).is_admin
+
+
+def test_hostile_path_values_never_give_a_5xx(matrix_app, world):
+    """Every route with odd ids and slugs in its path, as the site admin and as a stranger."""
+    ints = ["0", str(2**31), str(2**63), "9" * 30]
+    texts = ["%00", "x" * 300, "%C3%A9t%C3%A9", "..%2F..", "%F0%9F%92%A5", "a%20b"]
+    seen = {}
+    for method, rule in ROUTES:
+        if "<" not in rule or rule.startswith("/static/"):
+            continue
+        for role in ("admin", "nonmember"):
+            for value in ints + texts:
+                url = _url(method, rule, world)
+                for name in ("question_id", "comment_id", "user_id", "token_id", "slug"):
+                    if f":{name}>" in rule or f"<{name}>" in rule:
+                        good = str(_path_value(name, world, method, rule))
+                        url = url.replace(f"/{good}", f"/{value}", 1)
+                client = matrix_app.test_client()
+                if rule.startswith("/api/"):
+                    h = {"Authorization": f"Bearer {world.tokens[role]}"}
+                    r = client.open(url, method=method, json={}, headers=h)
+                else:
+                    token = _signed_in(matrix_app, client, world.users[role])
+                    data = {"csrf_token": token} if method == "POST" else None
+                    r = client.open(url, method=method, data=data)
+                r.close()
+                seen[r.status_code] = seen.get(r.status_code, 0) + 1
+                assert r.status_code < 500, (method, url, role, r.status_code)
+    assert sum(seen.values()) > 300, seen
+
+
+def _path_value(name: str, w, method: str, rule: str):
+    undo = rule.endswith("/undo") or (method == "DELETE" and rule.endswith("/resolution"))
+    return {
+        "slug": "club",
+        "question_id": w.done_q if undo else w.open_q,
+        "comment_id": w.comment,
+        "user_id": w.users["player"],
+        "token_id": w.player_token_id,
+    }[name]

@@ -40,8 +40,7 @@ csrf.exempt(bp)  # bearer tokens only: a browser's cookie never authenticates he
 MAX_ID = 2**63 - 1
 TOUCH_EVERY = timedelta(minutes=1)
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-# Question ids in paths: larger numbers cannot name a row (and SQLite cannot bind them).
-QID = "<int(max=2147483647):question_id>"
+QID = "<int:question_id>"  # bounded to INTEGER ids by web.IdConverter
 
 
 def _api_limit() -> str:

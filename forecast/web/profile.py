@@ -102,7 +102,7 @@ def create_token():
     return _render(TokenForm(formdata=None), new_token=plain, status=201)
 
 
-@bp.post("/profile/tokens/<int(max=2147483647):token_id>/revoke")
+@bp.post("/profile/tokens/<int:token_id>/revoke")
 @login_required
 def revoke_token(token_id: int):
     """Revoke one of my tokens; bots using it get 401 from now on (CSRFProtect checks the form)."""

@@ -34,7 +34,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 EXAMPLES_PER_OPERATION = 55  # x 2 modes x 13 operations: up to 1,430 requests
-TIME_BUDGET = 90  # seconds for the schemathesis part, whatever the machine
+TIME_BUDGET = 60  # seconds for the schemathesis part, whatever the machine
 
 
 @pytest.fixture
@@ -114,8 +114,6 @@ def test_schemathesis_against_the_openapi_document(app, db, fuzz_world):
         )
         @given(data=st.data())
         def run(data):
-            if time.monotonic() - started > TIME_BUDGET:
-                return
             case = data.draw(strategy)
             # Half the time aim at things that exist, so the fuzz reaches the market.
             if data.draw(st.booleans()):
@@ -127,6 +125,10 @@ def test_schemathesis_against_the_openapi_document(app, db, fuzz_world):
                     case.body["outcome"] = data.draw(st.sampled_from(outcome_ids))
             who = data.draw(st.sampled_from([token, token, admin_token, None]))
             auth = {"Authorization": f"Bearer {who}"} if who else {}
+            # Past the time budget, skip the request but never a draw: stopping the
+            # draws early makes hypothesis see a strategy that changed (FlakyStrategyDefinition).
+            if time.monotonic() - started > TIME_BUDGET:
+                return
             response = case.call(headers=auth)
             counts[response.status_code] += 1
             per_op[label] += 1

@@ -51,6 +51,9 @@ def database_url(pg_database, tmp_path) -> str:
 def db(database_url, pg_database) -> Iterator[Database]:
     if pg_database is not None:
         yield pg_database
+        # Close idle pooled connections: a 50-thread test would otherwise keep 50 open
+        # while later tests start servers of their own (PostgreSQL allows 100 clients).
+        pg_database.engine.dispose()
         return
     database = Database(database_url)
     database.create_all()

@@ -87,22 +87,31 @@ def test_sigkill_a_worker_while_trades_are_in_flight(site):
     for t in threads:
         t.start()
     time.sleep(1.5)
-    victim = min(before)
-    os.kill(victim, signal.SIGKILL)
-    time.sleep(3)
+    # A kill can land between two requests of an idle worker; kill again (a few
+    # rounds at most) until one hits a request in flight.
+    victims: list[int] = []
+    for _ in range(5):
+        victim = min(site.workers())
+        victims.append(victim)
+        os.kill(victim, signal.SIGKILL)
+        time.sleep(2)
+        deadline = time.monotonic() + 30
+        while (victim in site.workers() or len(site.workers()) < 2) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with lock:
+            if dropped["connection"]:
+                break
+    time.sleep(1)
     stop.set()
     for t in threads:
         t.join(timeout=120)
 
-    # gunicorn replaced the worker, and the site still serves
-    deadline = time.monotonic() + 30
-    while (victim in site.workers() or len(site.workers()) < 2) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # gunicorn replaced the workers, and the site still serves
     after = site.workers()
-    assert victim not in after and len(after) == 2, (before, after)
+    assert not set(victims) & set(after) and len(after) == 2, (before, victims, after)
     assert requests.get(site.url("/me"), headers=headers(token), timeout=30).status_code == 200
     print(
-        f"\ncrash: killed worker {victim}; {len(answers)} trades answered, "
+        f"\ncrash: killed workers {victims}; {len(answers)} trades answered, "
         f"{dropped['connection']} dropped connections retried; workers {before} -> {after}"
     )
     assert dropped["connection"] >= 1  # the kill did hit requests in flight

@@ -5,11 +5,12 @@ Amounts are ints of money.UNIT; the JSON helpers turn them into numbers.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import func
+from sqlalchemy import TextClause, func, text
 from sqlmodel import Session, col, select
 
 from forecast.market.lmsr import prices
@@ -78,8 +79,25 @@ def question_json(session: Session, question: Question, comp: Competition | None
     }
 
 
-def history(session: Session, question: Question) -> list[dict]:
-    """Probabilities at opening, then after each trade, oldest first."""
+def history(session: Session, question: Question, *, max_points: int | None = None) -> list[dict]:
+    """Probabilities at opening, then after each trade, oldest first.
+
+    With ``max_points`` (at least 3) a long history is sampled for a chart:
+    the opening, the first trade at or after each of evenly spaced trade ids
+    from the question's first trade to its last, and always the last trade.
+    That reads ``max_points`` rows through the (question_id, id) index
+    however many trades the question has.  Sampled histories are kept by
+    this process (the last HISTORY_CACHE), keyed by the question's
+    trade_count: trades are only ever added, so an unchanged count is an
+    unchanged history.
+    """
+    key = None
+    if max_points is not None:
+        url = str(session.get_bind().url)
+        key = (url, question.id, question.created_at, question.trade_count, max_points)
+        if (hit := _HISTORIES.get(key)) is not None:
+            _HISTORIES.move_to_end(key)
+            return list(hit)
     outcomes = outcomes_of(session, question.id)
     opening = dict(
         zip(
@@ -89,13 +107,53 @@ def history(session: Session, question: Question) -> list[dict]:
         )
     )
     points = [{"at": iso(question.created_at), "probabilities": opening}]
-    for at, probs in session.exec(
-        select(Trade.created_at, Trade.probabilities)
-        .where(Trade.question_id == question.id)
-        .order_by(Trade.id)
-    ):
+    t = Trade.__table__
+    rows = select(t.c.created_at, t.c.probabilities).where(t.c.question_id == question.id)
+    if max_points is not None and question.trade_count >= max(max_points, 3):
+        rows = rows.where(t.c.id.in_(_sampled_trade_ids(session, question.id, max_points - 1)))
+    for at, probs in session.execute(rows.order_by(t.c.id)):
         points.append({"at": iso(at), "probabilities": probs})
+    if key is not None:
+        _HISTORIES[key] = points
+        while len(_HISTORIES) > HISTORY_CACHE:
+            _HISTORIES.popitem(last=False)
+        return list(points)
     return points
+
+
+_HISTORIES: OrderedDict[tuple, list[dict]] = OrderedDict()
+HISTORY_CACHE = 256  # sampled histories kept per process (a chart's and a sparkline's each)
+
+
+_PG_SEEK = text(
+    "SELECT s.id FROM unnest(CAST(:xs AS BIGINT[])) AS x(v) CROSS JOIN LATERAL "
+    "(SELECT id FROM trade WHERE question_id = :q AND id >= x.v ORDER BY id LIMIT 1) AS s"
+)
+
+
+@lru_cache(maxsize=16)
+def _seek_sql(n: int) -> TextClause:
+    """One statement, one index seek per target id: the question's first trade at or after it."""
+    seek = "(SELECT id FROM trade WHERE question_id = :q AND id >= :x{k} ORDER BY id LIMIT 1)"
+    return text("SELECT " + ", ".join(seek.format(k=k) for k in range(n)))
+
+
+def _sampled_trade_ids(session: Session, question_id: int, n: int) -> list[int]:
+    """About ``n`` of the question's trade ids spread evenly by id, the first and last included."""
+    t = Trade.__table__
+    mine = select(t.c.id).where(t.c.question_id == question_id)
+    first = session.execute(mine.order_by(t.c.id).limit(1)).scalar()
+    last = session.execute(mine.order_by(t.c.id.desc()).limit(1)).scalar()
+    if first is None or last is None:
+        return []
+    n = max(n, 2)
+    targets = [first + (last - first) * k // (n - 1) for k in range(n - 1)]
+    if session.get_bind().dialect.name == "postgresql":
+        found = session.execute(_PG_SEEK, {"q": question_id, "xs": targets}).scalars().all()
+    else:
+        params = {f"x{k}": x for k, x in enumerate(targets)}
+        found = session.execute(_seek_sql(len(targets)), {"q": question_id, **params}).one()
+    return sorted({i for i in found if i is not None} | {last})
 
 
 def competition_questions(session: Session, comp: Competition) -> list[Question]:

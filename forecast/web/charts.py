@@ -28,6 +28,7 @@ PALETTE = (
     "#6e5000",  # brown
 )
 MAX_POINTS = 300  # more trades than this are sampled evenly (the last one always stays)
+SPARK_POINTS = 60  # a sparkline samples this many
 
 W, H = 600, 270
 PAD_L, PAD_R, PAD_T, PAD_B = 44, 140, 14, 42
@@ -199,7 +200,7 @@ def sparkline(values: Sequence[float], *, label: str, index: int = 0) -> Markup:
     ``label`` that screen readers announce.
     """
     w, h, pad = 120, 32, 3
-    vals = _sample(list(values), 60) or [0.5]
+    vals = _sample(list(values), SPARK_POINTS) or [0.5]
     if len(vals) == 1:
         vals = [vals[0], vals[0]]
     lo, hi = max(0.0, min(vals) - 0.05), min(1.0, max(vals) + 0.05)

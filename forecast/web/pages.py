@@ -146,7 +146,8 @@ def _card(session, comp: Competition, question: Question, now: datetime) -> dict
     else:
         lead = max(range(len(outcomes)), key=lambda k: outcomes[k]["probability"])
     oid = str(outcomes[lead]["id"])
-    values = [pt["probabilities"][oid] for pt in queries.history(session, question)]
+    history = queries.history(session, question, max_points=charts.SPARK_POINTS)
+    values = [pt["probabilities"][oid] for pt in history]
     label = outcomes[lead]["label"]
     winner = None
     if question.status == "resolved":
@@ -239,7 +240,7 @@ def portfolio(slug: str):
 def _chart(session, question: Question, outcomes: list, status: str) -> object:
     points = [
         (_when(pt["at"]), [pt["probabilities"].get(str(o.id), 0.0) for o in outcomes])
-        for pt in queries.history(session, question)
+        for pt in queries.history(session, question, max_points=charts.MAX_POINTS)
     ]
     now = utcnow()
     end = question.resolved_at if question.status in ("resolved", "cancelled") else None

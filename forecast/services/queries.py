@@ -5,10 +5,12 @@ Amounts are ints of money.UNIT; the JSON helpers turn them into numbers.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from itertools import groupby
 
 from sqlalchemy import TextClause, func, text
 from sqlmodel import Session, col, select
@@ -164,34 +166,97 @@ def competition_questions(session: Session, comp: Competition) -> list[Question]
     return sorted(qs, key=lambda q: (order[effective_status(q, now)], q.close_at, q.id))
 
 
-def open_values(session: Session, comp: Competition) -> dict[int, int]:
-    """Each member's open positions marked at the current probabilities (units, rounded down)."""
-    qs = {
-        q.id: q
-        for q in session.exec(
-            select(Question).where(
-                Question.competition_id == comp.id, col(Question.status).in_(("open", "closed"))
-            )
-        )
-    }
-    if not qs:
-        return {}
+def open_prices(session: Session, comp: Competition) -> dict[int, float]:
+    """The current probability of each outcome of the competition's open and closed questions."""
+    qt, ot = Question.__table__.c, Outcome.__table__.c
+    rows = session.execute(
+        select(qt.id, qt.liquidity, ot.id, ot.q)
+        .join(Outcome.__table__, ot.question_id == qt.id)
+        .where(qt.competition_id == comp.id, qt.status.in_(("open", "closed")))
+        .order_by(qt.id, ot.position)
+    ).all()
     price: dict[int, float] = {}
-    by_q: dict[int, list[Outcome]] = defaultdict(list)
-    for o in session.exec(
-        select(Outcome).where(col(Outcome.question_id).in_(list(qs))).order_by(Outcome.position)
-    ):
-        by_q[o.question_id].append(o)
-    for qid, outs in by_q.items():
-        price.update(probabilities(qs[qid], outs))
-    value: dict[int, float] = defaultdict(float)
-    for mid, oid, shares in session.exec(
-        select(Position.membership_id, Position.outcome_id, Position.shares).where(
-            col(Position.question_id).in_(list(qs)), Position.shares > 0
+    for _, group in groupby(rows, key=lambda r: r[0]):
+        outs = list(group)
+        price.update(
+            zip((r[2] for r in outs), prices([r[3] for r in outs], outs[0][1]), strict=True)
         )
-    ):
-        value[mid] += shares * price[oid]
+    return price
+
+
+def open_values(
+    session: Session, comp: Competition, *, member_id: int | None = None
+) -> dict[int, int]:
+    """Each member's open positions marked at the current probabilities (units, rounded down).
+
+    ``member_id`` limits it to one member (their index, not every position of
+    the competition).  PostgreSQL sums in the database over a table of the
+    prices; SQLite reads the positions in table order (a plain scan beats
+    looking each one up by question) and sums them here.
+    """
+    price = open_prices(session, comp)
+    if not price:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        params: dict = {"oids": list(price), "ps": list(price.values())}
+        where = "position.shares > 0"
+        if member_id is not None:
+            where += " AND position.membership_id = :member"
+            params["member"] = member_id
+        sql = (
+            "SELECT position.membership_id, SUM(position.shares * v.price) FROM position "
+            "JOIN unnest(CAST(:oids AS INTEGER[]), CAST(:ps AS DOUBLE PRECISION[])) "
+            f"AS v(oid, price) ON v.oid = position.outcome_id WHERE {where} "
+            "GROUP BY position.membership_id"
+        )
+        return {mid: int(v) for mid, v in session.execute(text(sql), params)}
+    p = Position.__table__.c
+    stmt = select(p.membership_id, p.outcome_id, p.shares).where(p.shares > 0)
+    if member_id is not None:
+        stmt = stmt.where(p.membership_id == member_id)
+    value: dict[int, float] = defaultdict(float)
+    for mid, oid, shares in session.execute(stmt).all():
+        if oid in price:
+            value[mid] += shares * price[oid]
     return {mid: int(v) for mid, v in value.items()}
+
+
+def _position_totals(session: Session, comp: Competition) -> tuple[dict, dict]:
+    """(open_values, how many of the competition's questions each member traded).
+
+    A position row exists for every outcome a member ever traded, so the
+    questions traded are the distinct questions of their positions.  On
+    SQLite one plain scan of the positions does both here (its planner
+    prefers an index walk that reads the table in random order).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        p, q = Position.__table__.c, Question.__table__.c
+        traded = dict(
+            session.execute(
+                select(p.membership_id, func.count(func.distinct(p.question_id)))
+                .where(p.question_id.in_(select(q.id).where(q.competition_id == comp.id)))
+                .group_by(p.membership_id)
+            ).all()
+        )
+        return open_values(session, comp), traded
+    price = open_prices(session, comp)
+    mine = set(
+        session.execute(select(Question.id).where(Question.competition_id == comp.id)).scalars()
+    )
+    value: dict[int, float] = defaultdict(float)
+    pairs = set()
+    rows = session.execute(
+        text("SELECT membership_id, question_id, outcome_id, shares FROM position")
+    ).all()
+    for mid, qid, oid, shares in rows:
+        if qid in mine:
+            pairs.add((mid, qid))
+            if shares > 0 and oid in price:
+                value[mid] += shares * price[oid]
+    traded: dict[int, int] = defaultdict(int)
+    for mid, _ in pairs:
+        traded[mid] += 1
+    return {mid: int(v) for mid, v in value.items()}, traded
 
 
 @dataclass
@@ -210,23 +275,86 @@ class Standing:
     last_trade_at: datetime | None
 
 
-def leaderboard(session: Session, comp: Competition, *, by: str = "net_worth") -> list[Standing]:
+class Standings(list):
+    """Standings in rank order, and ``as_of``: when they were computed (UTC)."""
+
+    as_of: datetime
+
+
+@dataclass
+class _Board:
+    version: tuple
+    at: float  # time.monotonic() when computed
+    cost: float  # seconds the computation took
+    standings: Standings
+
+
+# Leaderboards this process computed, by (database, competition, ordering).  The
+# one invalidation point is the version check in leaderboard(): nothing else
+# clears it, and every worker process checks the database for itself.
+_BOARDS: dict[tuple, _Board] = {}
+SLOW_LEADERBOARD = 0.05  # seconds: only a leaderboard slower than this is ever reused stale
+
+
+def _board_version(session: Session, comp: Competition) -> tuple:
+    """What the standings depend on, cheaply: it changes whenever a standing can.
+
+    Every trade adds to its question's trade_count (prices, positions, counts);
+    every movement of points changes a wallet (the balances' sum and count:
+    trades, payouts, refunds, undos, joins); resolutions and undos are
+    moderator actions and change the scores.  Sums and counts, not newest ids:
+    transactions commit out of id order.
+    """
+    row = session.execute(_VERSION_SQL, {"c": comp.id}).one()
+    return (*row, comp.starting_balance)
+
+
+_VERSION_SQL = text(
+    "SELECT (SELECT count(*) FROM membership WHERE competition_id = :c), "
+    "(SELECT sum(balance) FROM membership WHERE competition_id = :c), "
+    "(SELECT sum(trade_count) FROM question WHERE competition_id = :c), "
+    "(SELECT count(*) FROM moderatoraction WHERE competition_id = :c), "
+    "(SELECT count(*) FROM score JOIN question ON question.id = score.question_id "
+    "WHERE question.competition_id = :c)"
+)
+
+
+def leaderboard(
+    session: Session, comp: Competition, *, by: str = "net_worth", max_age: float = 0.0
+) -> list[Standing]:
     """Standings.  By net worth (highest first) or mean Brier (lowest first).
 
     Ties go to whoever got there first: the member whose last trade is
     earlier (members who never traded count from when they joined).
+
+    Returns a :class:`Standings` list.  This process keeps the last one it
+    computed and returns it again while the competition's version (see
+    _board_version) is unchanged, so repeated views cost one small query.
+    With ``max_age`` > 0, a leaderboard that took more than SLOW_LEADERBOARD
+    to compute is also reused for up to ``max_age`` seconds after a change
+    (pages say how old it is); small competitions are always exact.
     """
-    values = open_values(session, comp)
-    # Trade counts and last trade times are kept on the membership by each trade;
-    # questions traded come from positions (a row per outcome ever traded).
-    traded = dict(
-        session.exec(
-            select(Position.membership_id, func.count(func.distinct(Position.question_id)))
-            .join(Membership, Membership.id == Position.membership_id)
-            .where(Membership.competition_id == comp.id)
-            .group_by(Position.membership_id)
-        ).all()
-    )
+    key = (str(session.get_bind().url), comp.id, comp.created_at, by)
+    version = _board_version(session, comp)
+    board = _BOARDS.get(key)
+    now = time.monotonic()
+    if board is not None and (
+        board.version == version
+        or (max_age > 0 and board.cost >= SLOW_LEADERBOARD and now - board.at <= max_age)
+    ):
+        return board.standings
+    started = time.perf_counter()
+    standings = Standings(_compute_leaderboard(session, comp, by))
+    standings.as_of = utcnow()
+    if len(_BOARDS) >= 64:
+        _BOARDS.pop(next(iter(_BOARDS)))
+    _BOARDS[key] = _Board(version, now, time.perf_counter() - started, standings)
+    return standings
+
+
+def _compute_leaderboard(session: Session, comp: Competition, by: str) -> list[Standing]:
+    # Trade counts and last trade times are kept on the membership by each trade.
+    values, traded = _position_totals(session, comp)
     briers = {
         mid: (float(avg), int(n))
         for mid, avg, n in session.exec(
@@ -289,7 +417,7 @@ def standing_json(s: Standing) -> dict:
 
 def member_net_worth(session: Session, member: Membership) -> int:
     comp = session.get(Competition, member.competition_id)
-    return member.balance + open_values(session, comp).get(member.id, 0)
+    return member.balance + open_values(session, comp, member_id=member.id).get(member.id, 0)
 
 
 def positions(session: Session, member: Membership, question: Question) -> list[dict]:

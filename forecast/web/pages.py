@@ -204,16 +204,34 @@ def competition_home(slug: str):
 # ---------------------------------------------------------------- leaderboard, portfolio
 
 
+LEADERBOARD_PAGE = 100  # rows a page; the viewer's own row is always shown
+LEADERBOARD_MAX_AGE = 15  # seconds a slow (large) leaderboard may be reused; the page says when
+
+
 @bp.get("/c/<slug>/leaderboard")
 def leaderboard(slug: str):
-    """Rank the players by net worth; htmx refreshes the table every few seconds."""
+    """Rank the players by net worth, 100 a page; htmx refreshes the table every few seconds."""
     comp = _competition(slug)
+    standings = queries.leaderboard(get_session(), comp, max_age=LEADERBOARD_MAX_AGE)
+    pages = max(1, -(-len(standings) // LEADERBOARD_PAGE))
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    shown = standings[(page - 1) * LEADERBOARD_PAGE : page * LEADERBOARD_PAGE]
+    me = _uid()
+    mine = None
+    if me is not None and all(s.user_id != me for s in shown):
+        mine = next((s for s in standings if s.user_id == me), None)
     return render(
         "leaderboard.html",
         "partials/_leaderboard.html",
         competition=comp,
-        standings=queries.leaderboard(get_session(), comp),
-        me=_uid(),
+        standings=shown,
+        mine=mine,
+        players=len(standings),
+        page_no=page,
+        pages=pages,
+        first=(page - 1) * LEADERBOARD_PAGE + 1,
+        as_of=standings.as_of,
+        me=me,
     )
 
 

@@ -1,0 +1,102 @@
+"""What the performance work changed, checked for behaviour: sampled histories,
+the leaderboard's cache and pages, one member's net worth."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import select
+
+from forecast.models import Competition, Membership
+from forecast.services import bulk, queries, trading
+
+
+def _buy(tx, user_id: int, question_id: int, outcome_id: int, spend: float = 5):
+    order = trading.parse_order(outcome_id=outcome_id, spend=spend)
+    return tx(
+        lambda s: trading.trade(session=s, user_id=user_id, question_id=question_id, order=order)
+    )
+
+
+def test_a_sampled_history_keeps_the_opening_the_first_and_the_last_trade(
+    db, tx, make_user, make_question
+):
+    q = make_question()
+    user = make_user()
+    with db.session() as s:
+        yes = queries.outcomes_of(s, q.id)[0].id
+    for _ in range(12):
+        _buy(tx, user.id, q.id, yes, spend=1)
+    with db.session() as s:
+        q = s.get(type(q), q.id)
+        full = queries.history(s, q)
+        assert len(full) == 13
+        assert queries.history(s, q, max_points=20) == full  # short enough: all of it
+        sampled = queries.history(s, q, max_points=5)
+    assert 3 <= len(sampled) <= 5
+    assert sampled[0] == full[0] and sampled[1] == full[1] and sampled[-1] == full[-1]
+    assert all(p in full for p in sampled)
+    assert [p["at"] for p in sampled] == sorted(p["at"] for p in sampled)
+
+
+def test_member_net_worth_agrees_with_the_leaderboard(db):
+    bulk.generate(db, players=6, questions_=3, trades=60, tokens=0)
+    with db.session() as s:
+        comp = s.exec(select(Competition).where(Competition.slug == "public")).one()
+        board = {st.membership_id: st.net_worth for st in queries.leaderboard(s, comp)}
+        for m in s.exec(select(Membership).where(Membership.competition_id == comp.id)):
+            assert queries.member_net_worth(s, m) == board[m.id]
+
+
+def test_the_leaderboard_is_exact_after_every_change_unless_a_slow_one_may_be_reused(
+    db, tx, make_user, make_question, monkeypatch
+):
+    q = make_question()
+    alice, bob = make_user("alice"), make_user("bob")
+    with db.session() as s:
+        yes, no = (o.id for o in queries.outcomes_of(s, q.id))
+    _buy(tx, alice.id, q.id, yes)
+
+    def board(max_age: float = 0.0) -> dict[str, tuple[int, int]]:
+        with db.session() as s:
+            comp = s.exec(select(Competition).where(Competition.slug == "public")).one()
+            rows = queries.leaderboard(s, comp, max_age=max_age)
+            assert rows.as_of is not None
+            return {r.username: (r.net_worth, r.trades) for r in rows}
+
+    first = board()
+    assert board() == first  # unchanged: the same standings again
+    _buy(tx, bob.id, q.id, no)
+    second = board()
+    assert second["bob"][1] == 1 and second != first  # a trade shows at once
+    # A leaderboard that was slow to compute may be reused for max_age seconds.
+    monkeypatch.setattr(queries, "SLOW_LEADERBOARD", 0.0)
+    board()
+    _buy(tx, bob.id, q.id, no)
+    assert board(max_age=3600) == second
+    assert board()["bob"][1] == 2  # without max_age: exact
+
+
+def test_the_leaderboard_page_shows_a_hundred_players_and_your_own_row(client, db):
+    bulk.generate(db, players=130, questions_=2, trades=300, tokens=0)
+    html = client.get("/c/public/leaderboard").get_data(as_text=True)
+    ranks = [int(r) for r in re.findall(r'<td class="num rank">(\d+)</td>', html)]
+    assert ranks == list(range(1, 101))
+    assert 'hx-get="/c/public/leaderboard"' in html and "Standings as of" in html
+    assert 'href="/c/public/leaderboard?page=2"' in html
+    page2 = client.get("/c/public/leaderboard?page=2").get_data(as_text=True)
+    ranks2 = [int(r) for r in re.findall(r'<td class="num rank">(\d+)</td>', page2)]
+    assert ranks2 == list(range(101, 132))  # 130 players and the bench admin
+    assert 'hx-get="/c/public/leaderboard?page=2"' in page2
+    assert client.get("/c/public/leaderboard?page=99").status_code == 200
+    assert client.get("/c/public/leaderboard?page=x").status_code == 200
+    with db.session() as s:
+        comp = s.exec(select(Competition).where(Competition.slug == "public")).one()
+        last = queries.leaderboard(s, comp)[-1]
+    with client.session_transaction() as sess:
+        sess["_user_id"] = str(last.user_id)
+        sess["_fresh"] = True
+    mine = client.get("/c/public/leaderboard").get_data(as_text=True)
+    ranks = [int(r) for r in re.findall(r'<td class="num rank">(\d+)</td>', mine)]
+    assert ranks == [*range(1, 101), last.rank]
+    assert 'class="me" aria-current="true"' in mine

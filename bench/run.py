@@ -56,6 +56,7 @@ def summarise(rounds: list[dict[str, load.Stats]]) -> list[dict]:
             "p50_ms": statistics.median(s.pct(50) for s in runs),
             "p95_ms": statistics.median(s.pct(95) for s in runs),
             "p99_ms": statistics.median(s.pct(99) for s in runs),
+            "max_ms": max(max(s.latencies, default=0) for s in runs) * 1000,
         }
         if floor_name:
             pairs = [(r[name], r[floor_name]) for r in rounds if name in r and floor_name in r]
@@ -78,11 +79,12 @@ def show(rows: list[dict]) -> str:
                 f"{r['p50_ms']:.1f}",
                 f"{r['p95_ms']:.1f}",
                 f"{r['p99_ms']:.1f}",
+                f"{r['max_ms']:.0f}",
                 f"{r['rps_ratio']:.2f}x" if "rps_ratio" in r else "(floor)",
                 f"{r['p99_ratio']:.2f}x" if "p99_ratio" in r else "",
             ]
         )
-    header = ["phase", "reqs", "non-2xx", "req/s", "p50 ms", "p95 ms", "p99 ms"]
+    header = ["phase", "reqs", "non-2xx", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"]
     return table(body, header + ["req/s / floor", "p99 / floor"])
 
 

@@ -36,11 +36,14 @@ class Progress:
     def __init__(self, stream=sys.stderr) -> None:
         self.stream = stream
         self.stage = ""
+        self.finished = ""
         self.started = time.perf_counter()
         self.last = 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         now = time.perf_counter()
+        if stage == self.finished and done >= total:
+            return  # already drawn complete
         if stage != self.stage:
             if self.stage:
                 self.stream.write("\n")
@@ -60,7 +63,7 @@ class Progress:
         )
         if done >= total:
             self.stream.write("\n")
-            self.stage = ""
+            self.stage, self.finished = "", stage
         self.stream.flush()
 
 

@@ -51,7 +51,7 @@ def site(tmp_path_factory) -> Site:
         site.db = Database(database_url)
         yield site
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)  # gunicorn: quick shutdown
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

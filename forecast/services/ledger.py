@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import bindparam, text, update
+from sqlalchemy import bindparam, insert, text, update
 from sqlmodel import Session
 
 from forecast.db import insert_many
@@ -54,10 +54,20 @@ def transfer(
     session.add(member)
     session.add(question)
     common = dict(
-        competition_id=question.competition_id, kind=kind, trade_id=trade_id, action_id=action_id
+        competition_id=question.competition_id,
+        kind=kind,
+        trade_id=trade_id,
+        action_id=action_id,
+        created_at=utcnow(),
     )
-    session.add(LedgerEntry(membership_id=member.id, amount=to_member, **common))
-    session.add(LedgerEntry(question_id=question.id, amount=-to_member, **common))
+    # Plain rows (one executemany), not two ORM objects: a trade books these every time.
+    session.execute(
+        insert(_LEDGER),
+        [
+            {**common, "membership_id": member.id, "question_id": None, "amount": to_member},
+            {**common, "membership_id": None, "question_id": question.id, "amount": -to_member},
+        ],
+    )
 
 
 def transfer_many(

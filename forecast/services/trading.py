@@ -236,10 +236,11 @@ def trade(
         created_at=now,
     )
     session.add(trade_)
+    session.flush()  # the trade's id for the ledger rows (and the outcome and position)
+    # Counters after that flush, so the question and the wallet are each written once.
     question.trade_count += 1
     member.trade_count += 1
     member.last_trade_at = now
-    session.flush()
     ledger.transfer(
         session,
         member=member,

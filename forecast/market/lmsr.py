@@ -184,6 +184,13 @@ def quote_spend(q: Sequence[int], b: int, i: int, budget: int) -> Quote:
     _check_outcome(q, i)
     if budget <= 0:
         raise InvalidTrade("Spend must be more than zero.")
+    # Moving p_i from p to t costs b ln((1 - p) / (1 - t)), at most b ln 1000 < 7b for
+    # t = P_MAX: any larger budget breaks the limit, and exp(budget / b) for a huge one
+    # would overflow even 50-digit decimals.
+    if budget > 8 * b:
+        raise ProbabilityLimit(
+            "That trade would take a probability outside 0.1%–99.9%; trade a smaller amount."
+        )
     before = prices(q, b)
     shares = shares_for_budget(q, b, i, budget)
     if shares <= 0:

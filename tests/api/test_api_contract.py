@@ -622,3 +622,16 @@ def test_a_closed_question_refuses_trades_but_replays_keys(api, world, db, tx):
     with db.session() as s:
         assert s.exec(select(func.count()).select_from(Position)).one() == 1
         assert s.exec(select(Membership).where(Membership.user_id == world.alice.id)).one()
+
+
+def test_a_budget_far_past_the_limit_is_a_409_not_an_overflow(api, world, make_question):
+    """A spend of millions on a shallow market used to overflow exp(spend / b): a 500."""
+    q = make_question(liquidity=5, title="Shallow?")
+    with_outcome = api.get(f"/questions/{q.id}").get_json()["outcomes"][0]["id"]
+    alice = api.as_(world.tokens["alice"])
+    for spend in (32, 41, 10**6, 10**9, 10**12):  # 32 breaks it by arithmetic, the rest at once
+        for path in (f"/questions/{q.id}/quote", f"/questions/{q.id}/trades"):
+            r = alice.post(path, json={"outcome": with_outcome, "spend": spend})
+            assert r.status_code == 409 and error_code(r) == "probability_limit", (spend, path)
+    r = alice.post(f"/questions/{q.id}/quote", json={"outcome": with_outcome, "spend": 30})
+    assert r.status_code == 200 and r.get_json()["probability_after"] < 0.999

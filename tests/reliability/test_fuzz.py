@@ -187,6 +187,7 @@ def test_hypothesis_trade_bodies_through_the_api(client, db, fuzz_world):
         st.floats(min_value=0.0001, max_value=300),
         st.integers(min_value=1, max_value=300),
         st.decimals(min_value=0, max_value=100, places=4).map(float),
+        st.integers(min_value=10**5, max_value=10**12),  # far past any market's depth
     )
     odd = st.one_of(amount, JSON_VALUES)  # now and then anything at all
     probability = st.floats(min_value=0, max_value=1) | JSON_VALUES
@@ -272,7 +273,9 @@ def test_hypothesis_form_posts_to_the_trading_pages(app, client, db, fuzz_world)
             "mode": draw(st.sampled_from(["buy", "buy", "sell", "probability", "?"])),
             "outcome": draw(st.sampled_from([*own[qid], *own[qid], "x", "99999"])),
         }
-        number = st.decimals(min_value=0, max_value=120, places=2).map(str)
+        number = st.decimals(min_value=0, max_value=120, places=2).map(str) | st.integers(
+            min_value=10**5, max_value=10**12
+        ).map(str)
         for name in ("spend", "sell", "probability", "max_spend", "idempotency_key"):
             if draw(st.booleans()):
                 form[name] = draw(st.one_of(number, number, text))

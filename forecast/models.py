@@ -95,6 +95,7 @@ class Membership(SQLModel, table=True):
     # Kept by each trade (the leaderboard's tie-break and counts without scanning trades).
     trade_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_trade_at: datetime | None = _when(nullable=True)
+    questions_traded: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
     @property
     def is_moderator(self) -> bool:

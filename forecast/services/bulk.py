@@ -86,6 +86,7 @@ class _Member:
     balance: int
     trade_count: int = 0
     last_trade_at: datetime | None = None
+    questions_traded: int = 0
 
 
 @dataclass
@@ -120,12 +121,17 @@ class Booked:
 def load_market(session: Session, comp: Competition, question_ids: Iterable[int]) -> Market:
     """The competition's members, and these questions with their outcomes and positions."""
     market = Market(comp.id)
-    for mid, uid, bal, n, last in session.execute(
-        select(_M.c.id, _M.c.user_id, _M.c.balance, _M.c.trade_count, _M.c.last_trade_at).where(
-            _M.c.competition_id == comp.id
-        )
+    for mid, uid, bal, n, last, traded in session.execute(
+        select(
+            _M.c.id,
+            _M.c.user_id,
+            _M.c.balance,
+            _M.c.trade_count,
+            _M.c.last_trade_at,
+            _M.c.questions_traded,
+        ).where(_M.c.competition_id == comp.id)
     ):
-        market.members[mid] = _Member(mid, uid, bal, n, last)
+        market.members[mid] = _Member(mid, uid, bal, n, last, traded)
     ids = sorted(set(question_ids))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -201,6 +207,8 @@ def _book(
     key = (member.id, outcome.id)
     pos = market.positions.get(key)
     if pos is None:
+        if not any((member.id, o.id) in market.positions for o in question.outcomes):
+            member.questions_traded += 1  # the member's first position on this question
         pos = market.positions[key] = _Position(None, member.id, question.id, outcome.id)
     pos.shares += quote.shares
     pos.spent += quote.cost
@@ -301,6 +309,7 @@ def _freeze(batch: _Batch) -> _Rows:
                 "balance": m.balance,
                 "trade_count": m.trade_count,
                 "last_trade_at": m.last_trade_at,
+                "questions_traded": m.questions_traded,
             }
             for m in batch.touched_members.values()
         ],

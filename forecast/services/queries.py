@@ -6,9 +6,10 @@ Amounts are ints of money.UNIT; the JSON helpers turn them into numbers.
 from __future__ import annotations
 
 import time
+from array import array
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import groupby
 
@@ -99,7 +100,7 @@ def history(session: Session, question: Question, *, max_points: int | None = No
         key = (url, question.id, question.created_at, question.trade_count, max_points)
         if (hit := _HISTORIES.get(key)) is not None:
             _HISTORIES.move_to_end(key)
-            return list(hit)
+            return hit.points()
     outcomes = outcomes_of(session, question.id)
     opening = dict(
         zip(
@@ -110,21 +111,59 @@ def history(session: Session, question: Question, *, max_points: int | None = No
     )
     points = [{"at": iso(question.created_at), "probabilities": opening}]
     t = Trade.__table__
-    rows = select(t.c.created_at, t.c.probabilities).where(t.c.question_id == question.id)
+    stmt = select(t.c.created_at, t.c.probabilities).where(t.c.question_id == question.id)
     if max_points is not None and question.trade_count >= max(max_points, 3):
-        rows = rows.where(t.c.id.in_(_sampled_trade_ids(session, question.id, max_points - 1)))
-    for at, probs in session.execute(rows.order_by(t.c.id)):
-        points.append({"at": iso(at), "probabilities": probs})
-    if key is not None:
-        _HISTORIES[key] = points
+        stmt = stmt.where(t.c.id.in_(_sampled_trade_ids(session, question.id, max_points - 1)))
+    rows = session.execute(stmt.order_by(t.c.id)).all()
+    points += [{"at": iso(at), "probabilities": probs} for at, probs in rows]
+    if key is not None and (packed := _PackedHistory.pack(points[0], rows)) is not None:
+        _HISTORIES[key] = packed
         while len(_HISTORIES) > HISTORY_CACHE:
             _HISTORIES.popitem(last=False)
-        return list(points)
     return points
 
 
-_HISTORIES: OrderedDict[tuple, list[dict]] = OrderedDict()
-HISTORY_CACHE = 256  # sampled histories kept per process (a chart's and a sparkline's each)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _PackedHistory:
+    """A sampled history in two flat arrays (a few KB, not thousands of small dicts)."""
+
+    opening: dict
+    keys: tuple[str, ...]
+    micros: array  # each trade's time, microseconds since 1970 (exact)
+    probs: array  # len(keys) probabilities per trade, in keys' order
+
+    @classmethod
+    def pack(cls, opening: dict, rows: list) -> _PackedHistory | None:
+        keys = tuple(rows[0][1]) if rows else tuple(opening["probabilities"])
+        micros, probs = array("q"), array("d")
+        for at, p in rows:
+            if tuple(p) != keys or not all(isinstance(v, float) for v in p.values()):
+                return None  # not one shape: keep nothing rather than change anything
+            micros.append((at - _EPOCH) // timedelta(microseconds=1))
+            probs.extend(p.values())
+        return cls(opening, keys, micros, probs)
+
+    def points(self) -> list[dict]:
+        n = len(self.keys)
+        out = [self.opening]
+        for k, us in enumerate(self.micros):
+            at = _EPOCH + timedelta(microseconds=us)
+            out.append(
+                {
+                    "at": iso(at),
+                    "probabilities": dict(
+                        zip(self.keys, self.probs[k * n : k * n + n], strict=True)
+                    ),
+                }
+            )
+        return out
+
+
+_HISTORIES: OrderedDict[tuple, _PackedHistory] = OrderedDict()
+HISTORY_CACHE = 512  # sampled histories kept per process (a chart's and a sparkline's each)
 
 
 _PG_SEEK = text(
@@ -215,48 +254,12 @@ def open_values(
     if member_id is not None:
         stmt = stmt.where(p.membership_id == member_id)
     value: dict[int, float] = defaultdict(float)
-    for mid, oid, shares in session.execute(stmt).all():
-        if oid in price:
-            value[mid] += shares * price[oid]
-    return {mid: int(v) for mid, v in value.items()}
-
-
-def _position_totals(session: Session, comp: Competition) -> tuple[dict, dict]:
-    """(open_values, how many of the competition's questions each member traded).
-
-    A position row exists for every outcome a member ever traded, so the
-    questions traded are the distinct questions of their positions.  On
-    SQLite one plain scan of the positions does both here (its planner
-    prefers an index walk that reads the table in random order).
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        p, q = Position.__table__.c, Question.__table__.c
-        traded = dict(
-            session.execute(
-                select(p.membership_id, func.count(func.distinct(p.question_id)))
-                .where(p.question_id.in_(select(q.id).where(q.competition_id == comp.id)))
-                .group_by(p.membership_id)
-            ).all()
-        )
-        return open_values(session, comp), traded
-    price = open_prices(session, comp)
-    mine = set(
-        session.execute(select(Question.id).where(Question.competition_id == comp.id)).scalars()
-    )
-    value: dict[int, float] = defaultdict(float)
-    pairs = set()
-    rows = session.execute(
-        text("SELECT membership_id, question_id, outcome_id, shares FROM position")
-    ).all()
-    for mid, qid, oid, shares in rows:
-        if qid in mine:
-            pairs.add((mid, qid))
-            if shares > 0 and oid in price:
+    # In slices, so a worker does not hold every position of the site at once.
+    for rows in session.execute(stmt.execution_options(yield_per=20_000)).partitions():
+        for mid, oid, shares in rows:
+            if oid in price:
                 value[mid] += shares * price[oid]
-    traded: dict[int, int] = defaultdict(int)
-    for mid, _ in pairs:
-        traded[mid] += 1
-    return {mid: int(v) for mid, v in value.items()}, traded
+    return {mid: int(v) for mid, v in value.items()}
 
 
 @dataclass
@@ -353,8 +356,9 @@ def leaderboard(
 
 
 def _compute_leaderboard(session: Session, comp: Competition, by: str) -> list[Standing]:
-    # Trade counts and last trade times are kept on the membership by each trade.
-    values, traded = _position_totals(session, comp)
+    # Trade counts, questions traded and last trade times are kept on the
+    # membership by each trade; only the open positions are valued here.
+    values = open_values(session, comp)
     briers = {
         mid: (float(avg), int(n))
         for mid, avg, n in session.exec(
@@ -366,8 +370,9 @@ def _compute_leaderboard(session: Session, comp: Competition, by: str) -> list[S
     }
     rows = []
     m = Membership.__table__.c
-    for mid, user_id, balance, n, last, joined, username in session.execute(
+    for mid, user_id, balance, n, last, joined, traded, username in session.execute(
         select(m.id, m.user_id, m.balance, m.trade_count, m.last_trade_at, m.joined_at)
+        .add_columns(m.questions_traded)
         .add_columns(User.__table__.c.username)
         .join(User.__table__, User.__table__.c.id == m.user_id)
         .where(m.competition_id == comp.id)
@@ -385,7 +390,7 @@ def _compute_leaderboard(session: Session, comp: Competition, by: str) -> list[S
                 net - comp.starting_balance,
                 brier,
                 scored,
-                traded.get(mid, 0),
+                traded,
                 n,
                 last or joined,
             )

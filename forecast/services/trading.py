@@ -137,6 +137,18 @@ def _position(session: Session, member_id: int, outcome_id: int) -> Position | N
     ).first()
 
 
+def _holds_any(session: Session, member_id: int, question_id: int) -> bool:
+    """Whether the member has a position (any outcome, even sold out) on the question."""
+    return (
+        session.exec(
+            select(Position.id).where(
+                Position.membership_id == member_id, Position.question_id == question_id
+            )
+        ).first()
+        is not None
+    )
+
+
 def _context(session: Session, user_id: int, question_id: object, order: Order, *, lock: bool):
     """Question (locked first), membership (locked second), outcomes, the chosen outcome."""
     question = access.get_question(session, question_id, lock=lock)
@@ -215,6 +227,8 @@ def trade(
     outcome.q += quote_.shares
     session.add(outcome)
     if pos is None:
+        if not _holds_any(session, member.id, question.id):
+            member.questions_traded += 1
         pos = Position(membership_id=member.id, question_id=question.id, outcome_id=outcome.id)
     pos.shares += quote_.shares
     pos.spent += quote_.cost

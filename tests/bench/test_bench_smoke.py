@@ -132,3 +132,19 @@ def test_generator_keeps_each_members_trade_count_and_last_trade(db):
                 assert at == s.get(Trade, last[mid]).created_at
             else:
                 assert at is None
+
+
+def test_generator_counts_the_questions_each_member_traded(db):
+    from forecast.models import Membership
+
+    bulk.generate(db, players=4, questions_=3, trades=40, tokens=0, batch_size=9)
+    with db.session() as s:
+        want = dict(
+            s.execute(
+                select(
+                    Position.membership_id, func.count(func.distinct(Position.question_id))
+                ).group_by(Position.membership_id)
+            ).all()
+        )
+        for mid, n in s.execute(select(Membership.id, Membership.questions_traded)).all():
+            assert n == want.get(mid, 0)

@@ -100,3 +100,37 @@ def test_the_leaderboard_page_shows_a_hundred_players_and_your_own_row(client, d
     ranks = [int(r) for r in re.findall(r'<td class="num rank">(\d+)</td>', mine)]
     assert ranks == [*range(1, 101), last.rank]
     assert 'class="me" aria-current="true"' in mine
+
+
+def test_trades_count_each_question_once_however_many_outcomes(db, tx, make_user, make_question):
+    q = make_question(kind="multiple_choice", outcomes=["A", "B", "C"])
+    other = make_question()
+    user = make_user()
+    with db.session() as s:
+        a, b, _ = (o.id for o in queries.outcomes_of(s, q.id))
+        yes = queries.outcomes_of(s, other.id)[0].id
+    for outcome in (a, b, a):
+        _buy(tx, user.id, q.id, outcome, spend=1)
+    _buy(tx, user.id, other.id, yes, spend=1)
+    with db.session() as s:
+        m = s.exec(select(Membership).where(Membership.user_id == user.id)).one()
+        assert (m.questions_traded, m.trade_count) == (2, 4)
+
+
+def test_a_cached_history_is_the_same_history(db, tx, make_user, make_question):
+    q = make_question(kind="multiple_choice", outcomes=["A", "B", "C"])
+    user = make_user()
+    with db.session() as s:
+        ids = [o.id for o in queries.outcomes_of(s, q.id)]
+    for k in range(9):
+        _buy(tx, user.id, q.id, ids[k % 3], spend=2)
+    queries._HISTORIES.clear()
+    with db.session() as s:
+        q = s.get(type(q), q.id)
+        first = queries.history(s, q, max_points=5)
+        assert queries._HISTORIES  # kept
+        assert queries.history(s, q, max_points=5) == first
+    _buy(tx, user.id, q.id, ids[0], spend=2)
+    with db.session() as s:
+        q = s.get(type(q), q.id)
+        assert queries.history(s, q, max_points=5)[-1] == queries.history(s, q)[-1]

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from forecast.market.money import UNIT, MoneyError, to_units
-from forecast.models import Competition, Membership, ModeratorAction, User
+from forecast.models import Competition, Membership, ModeratorAction, User, utcnow
 from forecast.services import access, ledger
 from forecast.services.errors import Conflict, Forbidden, Invalid, has_nul
 
@@ -22,6 +22,23 @@ ROLES = ("player", "moderator", "owner")
 def new_join_code() -> str:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no look-alikes for reading aloud
     return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def effective_status(comp: Competition, now: datetime | None = None) -> str:
+    """'closed' once the owner closed it or its end date has passed (no job needs to run)."""
+    if comp.status == "open" and comp.end_at is not None and comp.end_at <= (now or utcnow()):
+        return "closed"
+    return comp.status
+
+
+def member_competitions(session: Session, user_id: int) -> list[tuple[Competition, Membership]]:
+    """The competitions a user plays in, with the membership, public first then by name."""
+    rows = session.exec(
+        select(Competition, Membership)
+        .join(Membership, Membership.competition_id == Competition.id)
+        .where(Membership.user_id == user_id)
+    ).all()
+    return sorted(rows, key=lambda r: (r[0].slug != PUBLIC_SLUG, r[0].name.lower(), r[0].id))
 
 
 def ensure_public(*, session: Session) -> Competition:
@@ -117,7 +134,7 @@ def join(*, session: Session, user_id: int, slug: str, code: object) -> Membersh
         code.strip().upper().encode("utf-8", "replace"), comp.join_code.upper().encode()
     ):
         raise Conflict("That join code is not right.", code="wrong_code", field="code")
-    if comp.status != "open":
+    if effective_status(comp) != "open":
         raise Conflict("This competition has ended.", code="competition_closed")
     return add_member(session=session, competition=comp, user=user)
 

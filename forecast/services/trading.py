@@ -20,6 +20,7 @@ from forecast.market import lmsr
 from forecast.market.money import MoneyError, fmt, to_units
 from forecast.models import Competition, Membership, Outcome, Position, Question, Trade, utcnow
 from forecast.services import access, ledger
+from forecast.services.competitions import effective_status as competition_status
 from forecast.services.errors import Conflict, Invalid, NotFound
 from forecast.services.questions import effective_status, outcomes_of
 
@@ -162,7 +163,7 @@ def _context(session: Session, user_id: int, question_id: object, order: Order, 
 
 
 def _check_open(question: Question, comp: Competition, now: datetime) -> None:
-    if comp.status != "open":
+    if competition_status(comp, now) != "open":
         raise Conflict("This competition has ended; trading is over.", code="question_not_open")
     if effective_status(question, now) != "open":
         raise Conflict("This question is closed to trading.", code="question_not_open")

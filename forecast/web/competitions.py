@@ -55,16 +55,11 @@ def _moderated(slug: str) -> Competition:
 def index():
     """List my competitions and the listed ones; forms to create and join."""
     session = get_session()
-    mine = []
-    if current_user.is_authenticated:
-        mine = list(
-            session.exec(
-                select(Competition, Membership)
-                .join(Membership, Membership.competition_id == Competition.id)
-                .where(Membership.user_id == current_user.id)
-                .order_by(Competition.name)
-            )
-        )
+    mine = (
+        competitions.member_competitions(session, current_user.id)
+        if current_user.is_authenticated
+        else []
+    )
     mine_ids = {c.id for c, _ in mine}
     listed = [
         c

@@ -21,6 +21,7 @@ from forecast.market.lmsr import Quote
 from forecast.market.money import fmt
 from forecast.models import Competition, Membership, Question, utcnow
 from forecast.services import access, queries, trading
+from forecast.services import competitions as competition_service
 from forecast.services.competitions import PUBLIC_SLUG
 from forecast.services.errors import Conflict, DomainError, Invalid, NotFound
 from forecast.services.questions import effective_status, outcomes_of
@@ -79,6 +80,21 @@ def _signed(units: int) -> str:
     if units < 0:
         return "−" + fmt(-units)
     return fmt(0)
+
+
+@bp.app_template_global("competition_status")
+def competition_status(comp: Competition) -> str:
+    """'open' or 'closed' (closed by its owner or by its end date)."""
+    return competition_service.effective_status(comp)
+
+
+@bp.app_template_global("my_competitions")
+def my_competitions() -> list[tuple[Competition, Membership]]:
+    """For the layout's switcher: the signed-in player's competitions (asked only when drawn)."""
+    me = _uid()
+    if me is None:
+        return []
+    return competition_service.member_competitions(get_session(), me)
 
 
 @bp.app_template_global("competition_url")
@@ -210,9 +226,13 @@ LEADERBOARD_MAX_AGE = 15  # seconds a slow (large) leaderboard may be reused; th
 
 @bp.get("/c/<slug>/leaderboard")
 def leaderboard(slug: str):
-    """Rank the players by net worth, 100 a page; htmx refreshes the table every few seconds."""
+    """Rank the players by net worth or by mean Brier (``?by=brier``), 100 a page.
+
+    htmx refreshes the table every few seconds.
+    """
     comp = _competition(slug)
-    standings = queries.leaderboard(get_session(), comp, max_age=LEADERBOARD_MAX_AGE)
+    by = "brier" if request.args.get("by") == "brier" else "net_worth"
+    standings = queries.leaderboard(get_session(), comp, by=by, max_age=LEADERBOARD_MAX_AGE)
     pages = max(1, -(-len(standings) // LEADERBOARD_PAGE))
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
     shown = standings[(page - 1) * LEADERBOARD_PAGE : page * LEADERBOARD_PAGE]
@@ -232,6 +252,7 @@ def leaderboard(slug: str):
         first=(page - 1) * LEADERBOARD_PAGE + 1,
         as_of=standings.as_of,
         me=me,
+        by=by,
     )
 
 
@@ -319,7 +340,7 @@ def _panel_context(
     mode = form.current_mode()
     form.mode.data = mode
     closed_reason = None
-    if comp.status != "open":
+    if competition_status(comp) != "open":
         closed_reason = "This competition has ended; trading is over."
     elif ctx["status"] != "open":
         closed_reason = {

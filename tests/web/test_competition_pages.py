@@ -194,3 +194,65 @@ def test_comments_post_and_hide(client, db, tx, teacher, make_user, make_questio
                        headers={"HX-Request": "true"}).status_code == 200
     with db.session() as s:
         assert s.exec(select(Comment)).one().hidden
+
+
+def test_the_switcher_in_the_layout_lists_my_competitions(client, tx, teacher, make_user):
+    for name, slug in (("Office league", "office"), ("Class 7B", "class-7b")):
+        tx(lambda s, name=name, slug=slug: competitions.create_competition(
+            session=s, user_id=teacher.id, name=name, slug=slug, starting_balance=100))
+    stranger = make_user("stranger")
+    tx(lambda s: competitions.create_competition(
+        session=s, user_id=stranger.id, name="Not mine", slug="not-mine", starting_balance=100,
+        is_listed=False))
+    login(client, teacher)
+    html = client.get("/c/office/").get_data(as_text=True)
+    switcher = html[html.index('<details class="switcher">'):html.index("</details>")]
+    assert "Competition: <strong>Office league</strong>" in switcher
+    assert 'href="/c/class-7b/"' in switcher and 'href="/c/office/" aria-current="true"' in switcher
+    assert "Not mine" not in switcher and 'href="/competitions"' in switcher
+    # Without JavaScript it is a plain <details>: the links are in the page, no script needed.
+    assert "<script>" not in switcher
+    client.get("/logout")
+    with client.session_transaction() as sess:
+        sess.clear()
+    assert '<details class="switcher">' not in client.get("/").get_data(as_text=True)
+
+
+def test_a_competition_ends_by_itself_at_its_end_date(client, db, tx, teacher, make_user, make_question):
+    from datetime import timedelta
+
+    from forecast.models import utcnow
+    from forecast.services.errors import Conflict
+
+    comp = tx(lambda s: competitions.create_competition(
+        session=s, user_id=teacher.id, name="Quiz week", slug="quiz", starting_balance=100,
+        end_at=utcnow() + timedelta(hours=1)))
+    q = make_question(competition=comp, user_id=teacher.id)
+    player = make_user("player")
+    tx(lambda s: competitions.join(session=s, user_id=player.id, slug="quiz", code=comp.join_code))
+    yes = tx(lambda s: outcomes_of(s, q.id))[0].id
+    order = trading.parse_order(outcome_id=yes, spend=5)
+    tx(lambda s: trading.trade(session=s, user_id=player.id, question_id=q.id, order=order))
+
+    # The end date passes; nobody closes anything by hand and no job runs.
+    with db.session() as s:
+        c = s.get(Competition, comp.id)
+        c.end_at = utcnow() - timedelta(seconds=1)
+        s.add(c)
+        s.commit()
+    with pytest.raises(Conflict) as e:
+        tx(lambda s: trading.trade(session=s, user_id=player.id, question_id=q.id, order=order))
+    assert e.value.code == "question_not_open"
+    late = make_user("late")
+    with pytest.raises(Conflict) as e:
+        tx(lambda s: competitions.join(session=s, user_id=late.id, slug="quiz", code=comp.join_code))
+    assert e.value.code == "competition_closed"
+    login(client, player)
+    assert "This competition has ended" in client.get("/c/quiz/").get_data(as_text=True)
+    assert "This competition has ended; trading is over." in client.get(
+        f"/questions/{q.id}").get_data(as_text=True)
+    assert "final standings" in client.get("/c/quiz/leaderboard").get_data(as_text=True)
+    login(client, teacher)
+    assert "Status: <strong>closed</strong>" in client.get("/c/quiz/settings").get_data(as_text=True)
+    with db.session() as s:
+        assert s.get(Competition, comp.id).status == "open"  # nothing was written: it is read as ended

@@ -285,6 +285,48 @@ def test_leaderboard_orders_by_net_worth(web, tx, make_user, make_question, buy)
     assert names[0] == "winner" and names[-1] == "loser"
 
 
+def test_leaderboard_ranks_by_mean_brier_and_shows_the_questions_covered(
+    web, tx, make_user, make_question, buy, checks
+):
+    admin = make_user("admin", admin=True)
+    sharp, loud = make_user("sharp"), make_user("loud")
+    make_user("idle")  # never trades: no score, listed last
+    q = make_question()
+    yes, no = web.outcomes(q)
+    buy(sharp, q, yes, to_probability=0.9, max_spend=5)  # a small bet, a sharp forecast
+    buy(loud, q, no, spend=3)  # a smaller loss in points, a worse forecast
+    tx(lambda s: resolution.resolve(session=s, user_id=admin.id, question_id=q.id, outcome_id=yes))
+    row = r'<td class="num rank">([\d—]+)</td>\s*<td>(\w+)'
+
+    by_worth = web.client.get("/c/public/leaderboard").get_data(as_text=True)
+    names = [n for _, n in re.findall(row, by_worth)]
+    assert names.index("sharp") < names.index("idle") < names.index("loud")
+    assert 'aria-current="page">Net worth</a>' in by_worth
+
+    html = web.client.get("/c/public/leaderboard?by=brier").get_data(as_text=True)
+    assert 'aria-current="page">Accuracy (Brier)</a>' in html
+    assert "Ranked by accuracy" in html
+    ranked = [r for r in re.findall(row, html) if r[1] != "admin"]  # the admin has no score
+    assert ranked == [("1", "sharp"), ("2", "loud"), ("—", "idle")]
+    cells = re.findall(
+        r'<td>(\w+)</td>(?:\s*<td class="num[^"]*">[^<]*</td>){2}'
+        r'\s*<td class="num">([^<]+)</td>\s*<td class="num">(\d+)</td>',
+        html,
+    )
+    scores = {name: (brier, int(n)) for name, brier, n in cells}
+    assert scores["idle"] == ("—", 0)
+    assert scores["sharp"][1] == scores["loud"][1] == 1
+    assert float(scores["sharp"][0]) < float(scores["loud"][0])
+    # The refreshing fragment and the paging links keep the ranking.
+    assert 'hx-get="/c/public/leaderboard?by=brier"' in html
+    frag = web.client.get("/c/public/leaderboard?by=brier", headers=checks.HX).get_data(
+        as_text=True
+    )
+    assert re.findall(row, frag)[0] == ("1", "sharp")
+    # Anything else is the default ranking, never an error.
+    assert web.client.get("/c/public/leaderboard?by=%00").status_code == 200
+
+
 def test_portfolio_page_fragment_positions_and_results(
     web, tx, make_user, make_question, buy, checks
 ):

@@ -86,6 +86,27 @@ def test_teacher_runs_a_class(live_server, browser, page):
     assert [(r["username"], f"{float(r['net_worth']):,.2f}") for r in table] == shown
     assert table[0]["rank"] == "1" and float(table[0]["net_worth"]) > 500
 
+    # Ranked by accuracy instead: the student forecast YES, the teacher NO; the CSV by Brier agrees.
+    teacher.get_by_role("link", name="Accuracy (Brier)").click()
+    teacher.wait_for_url(f"{server}/c/class-7b/leaderboard?by=brier")
+    expect(rows.first).to_contain_text("student")
+    brier = [
+        (r.locator("td").nth(1).inner_text().split()[0], r.locator("td").nth(4).inner_text())
+        for r in rows.all()
+    ]
+    answer = teacher_ctx.request.get(f"{server}/c/class-7b/leaderboard.csv?by=brier")
+    table = list(csv.DictReader(io.StringIO(answer.text())))
+    assert [(r["username"], f"{float(r['brier']):.3f}") for r in table] == brier
+    assert [r.locator("td").nth(5).inner_text() for r in rows.all()] == ["1", "1"]
+
+    # The switcher in the layout goes back to the public competition and returns.
+    teacher.locator(".switcher summary").click()
+    teacher.locator(".switcher-menu").get_by_role("link", name="Public").click()
+    teacher.wait_for_url(f"{server}/")
+    teacher.locator(".switcher summary").click()
+    teacher.locator(".switcher-menu").get_by_role("link", name="Class 7B").click()
+    teacher.wait_for_url(f"{server}/c/class-7b/")
+
     # The student cannot export grades.
     assert page.context.request.get(f"{server}/c/class-7b/leaderboard.csv").status == 403
     teacher_ctx.close()

@@ -101,7 +101,7 @@ def validate_question(
         b = DEFAULT_LIQUIDITY
     else:
         try:
-            b = to_units(liquidity, field="Liquidity")
+            b = to_units(liquidity, field="Liquidity", allow_zero=True)  # the range says the rest
         except MoneyError as e:
             raise Invalid(str(e), field="liquidity") from None
         if not UNIT <= b <= MAX_LIQUIDITY:

@@ -476,7 +476,7 @@ TWENTY = "\n".join(f"Option {i}" for i in range(20))
         ({"kind": "multiple_choice", "outcomes": TWENTY_ONE}, "outcomes", "2 to 20 outcomes"),
         ({"kind": "multiple_choice", "outcomes": "Red\nred"}, "outcomes", "must differ"),
         ({"kind": "multiple_choice", "outcomes": "A\n" + "b" * 121}, "outcomes", "120 characters"),
-        ({"liquidity": "0"}, "liquidity", "more than zero"),
+        ({"liquidity": "0"}, "liquidity", "between 1 and 1,000,000"),
         ({"liquidity": "-5"}, "liquidity", "must be positive"),
         ({"liquidity": "NaN"}, "liquidity", "finite"),
         ({"liquidity": "inf"}, "liquidity", "finite"),

@@ -73,7 +73,7 @@ def question_json(session: Session, question: Question, comp: Competition | None
         "resolution_criteria": question.resolution_criteria,
         "source": question.source,
         "kind": question.kind,
-        "status": effective_status(question),
+        "status": effective_status(question, competition=comp),
         "close_at": iso(question.close_at),
         "liquidity": to_float(question.liquidity),
         "trade_count": question.trade_count,

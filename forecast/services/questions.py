@@ -11,6 +11,7 @@ from forecast.market import lmsr
 from forecast.market.money import UNIT, MoneyError, to_units
 from forecast.models import Competition, Outcome, Question, utcnow
 from forecast.services import access
+from forecast.services.competitions import effective_status as competition_status
 from forecast.services.competitions import log_action
 from forecast.services.errors import Conflict, Invalid, has_nul
 
@@ -175,9 +176,19 @@ def outcomes_of(session: Session, question_id: int) -> list[Outcome]:
     )
 
 
-def effective_status(question: Question, now: datetime | None = None) -> str:
-    """'closed' once the close time has passed, even before anything wrote it down."""
-    if question.status == "open" and question.close_at <= (now or utcnow()):
+def effective_status(
+    question: Question, now: datetime | None = None, competition: Competition | None = None
+) -> str:
+    """'closed' once the close time has passed, even before anything wrote it down.
+
+    Given its ``competition``, an open question of a competition that has
+    ended is 'closed' too: nobody can trade it any more.
+    """
+    now = now or utcnow()
+    if question.status == "open" and (
+        question.close_at <= now
+        or (competition is not None and competition_status(competition, now) != "open")
+    ):
         return "closed"
     return question.status
 

@@ -252,6 +252,10 @@ def test_a_competition_ends_by_itself_at_its_end_date(client, db, tx, teacher, m
     assert "This competition has ended; trading is over." in client.get(
         f"/questions/{q.id}").get_data(as_text=True)
     assert "final standings" in client.get("/c/quiz/leaderboard").get_data(as_text=True)
+    from forecast.services import queries
+
+    with db.session() as s:  # what bots read: the question is closed with its competition
+        assert queries.question_json(s, s.get(Question, q.id))["status"] == "closed"
     login(client, teacher)
     assert "Status: <strong>closed</strong>" in client.get("/c/quiz/settings").get_data(as_text=True)
     with db.session() as s:

@@ -633,6 +633,9 @@ def test_close_trading_now(client, db, w):
     )
     page = client.get("/moderate/class").get_data(as_text=True)
     assert "is closed; it awaits resolution" in page
+    # The moderator pages lead to packs, the CSV and the competition's settings.
+    assert 'href="/c/class/settings#packs-h">Load a question pack' in page
+    assert 'href="/c/class/leaderboard.csv"' in page
     assert "Will it rain?" in section(page, "queue-h")
     # Closing again is refused with a message, not an error page.
     r = client.post(

@@ -125,11 +125,23 @@ def revoke_token(*, session: Session, user_id: int, token_id: int) -> None:
 
 
 def user_for_token(session: Session, plain: str) -> User | None:
-    token = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(plain))).first()
-    if token is None or token.revoked_at is not None:
+    found = token_and_user(session, plain)
+    return found[1] if found is not None else None
+
+
+def token_and_user(session: Session, plain: str) -> tuple[ApiToken, User] | None:
+    """The live token with this text and its active account, in one query; None otherwise."""
+    row = session.exec(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(plain))
+    ).first()
+    if row is None:
         return None
-    user = session.get(User, token.user_id)
-    return user if user is not None and user.is_active else None
+    token, user = row
+    if token.revoked_at is not None or not user.is_active:
+        return None
+    return token, user
 
 
 def touch_token(*, session: Session, token_id: int, now: datetime | None = None) -> None:

@@ -150,16 +150,42 @@ def _holds_any(session: Session, member_id: int, question_id: int) -> bool:
     )
 
 
-def _context(session: Session, user_id: int, question_id: object, order: Order, *, lock: bool):
-    """Question (locked first), membership (locked second), outcomes, the chosen outcome."""
+@dataclass
+class Market:
+    """What a trade reads first, in lock order: the question, its competition,
+    the caller's membership (locked second) and the outcomes."""
+
+    question: Question
+    comp: Competition
+    member: Membership
+    outcomes: list[Outcome]
+
+
+def open_market(
+    session: Session, user_id: int, question_id: object, *, lock: bool = True
+) -> Market:
+    """Load (and lock) what a trade on ``question_id`` needs, checking the caller may trade there.
+
+    Raises NotFound for an unknown question (or one the caller may not see),
+    Forbidden for a non-member.  Pass the result to ``trade``/``quote`` as
+    ``market`` so a caller that checks first does not read it all twice.
+    """
     question = access.get_question(session, question_id, lock=lock)
     comp = session.get(Competition, question.competition_id)
     member = access.require_member(session, user_id, comp, lock=lock)
-    outcomes = outcomes_of(session, question.id)
-    index = next((k for k, o in enumerate(outcomes) if o.id == order.outcome_id), None)
+    return Market(question, comp, member, outcomes_of(session, question.id))
+
+
+def _context(
+    session: Session, user_id: int, question_id: object, order: Order, market: Market | None
+):
+    """Question (locked first), membership (locked second), outcomes, the chosen outcome."""
+    if market is None or market.question.id != question_id or market.member.user_id != user_id:
+        market = open_market(session, user_id, question_id)
+    index = next((k for k, o in enumerate(market.outcomes) if o.id == order.outcome_id), None)
     if index is None:
         raise NotFound("No such outcome for this question.")
-    return question, comp, member, outcomes, index
+    return market.question, market.comp, market.member, market.outcomes, index
 
 
 def _check_open(question: Question, comp: Competition, now: datetime) -> None:
@@ -169,10 +195,17 @@ def _check_open(question: Question, comp: Competition, now: datetime) -> None:
         raise Conflict("This question is closed to trading.", code="question_not_open")
 
 
-def quote(*, session: Session, user_id: int, question_id: object, order: Order) -> lmsr.Quote:
+def quote(
+    *,
+    session: Session,
+    user_id: int,
+    question_id: object,
+    order: Order,
+    market: Market | None = None,
+) -> lmsr.Quote:
     """What ``order`` would do now, changing nothing.  Raises as ``trade`` does."""
     question, comp, member, outcomes, index = _context(
-        session, user_id, question_id, order, lock=True
+        session, user_id, question_id, order, market
     )
     _check_open(question, comp, utcnow())
     pos = _position(session, member.id, order.outcome_id)
@@ -187,6 +220,7 @@ def trade(
     order: Order,
     idempotency_key: str | None = None,
     now: datetime | None = None,
+    market: Market | None = None,
 ) -> TradeResult:
     """Place ``order`` for ``user_id``: the whole trade in the caller's transaction.
 
@@ -198,7 +232,7 @@ def trade(
     """
     now = now or utcnow()
     question, comp, member, outcomes, index = _context(
-        session, user_id, question_id, order, lock=True
+        session, user_id, question_id, order, market
     )
     fingerprint = order.fingerprint(question.id)
     if idempotency_key is not None:

@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from forecast.db import get_db, get_session, transaction
 from forecast.extensions import csrf, limiter
 from forecast.market.money import to_float
-from forecast.models import ApiToken, Competition, Membership, User, utcnow
+from forecast.models import Competition, Membership, User, utcnow
 from forecast.services import (
     access,
     accounts,
@@ -32,7 +32,6 @@ from forecast.services import (
     trading,
 )
 from forecast.services.errors import DomainError, Invalid, NotFound
-from forecast.services.questions import outcomes_of
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # bearer tokens only: a browser's cookie never authenticates here
@@ -126,15 +125,13 @@ def _authenticate() -> None:
     if scheme.lower() != "bearer" or not plain:
         raise Unauthorized("Send your API token as 'Authorization: Bearer <token>'.")
     session = get_session()
-    user = accounts.user_for_token(session, plain)
-    if user is None:
+    found = accounts.token_and_user(session, plain)
+    if found is None:
         raise Unauthorized("Unknown or revoked API token.")
-    token = session.exec(
-        select(ApiToken).where(ApiToken.token_hash == accounts.hash_token(plain))
-    ).first()
+    token, user = found
     now = utcnow()
     # At most one write a minute per token, so reads stay reads.
-    if token is not None and (token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY):
+    if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
         transaction(lambda s: accounts.touch_token(session=s, token_id=token.id, now=now))
     g.user = user
 
@@ -373,26 +370,26 @@ def positions(question_id: int):
     return jsonify(rows)
 
 
-def _order(s: Session, user_id: int, question_id: int) -> trading.Order:
+def _order(s: Session, user_id: int, question_id: int) -> tuple[trading.Order, trading.Market]:
     """Lock the question, then the wallet (the order trades use); check the body.
 
     404/403 from what the caller may touch come before 422 from the fields,
     and a well-formed outcome that is not this question's is a 404 too.
+    The market read here is handed to the trade, which does not read it again.
     """
-    question = access.get_question(s, question_id, lock=True)
-    comp = s.get(Competition, question.competition_id)
-    access.require_member(s, user_id, comp, lock=True)
+    market = trading.open_market(s, user_id, question_id)
     body = _body()
     outcome = _id_field(body.get("outcome"), "outcome", "outcome is an outcome's id.")
-    if outcome not in {o.id for o in outcomes_of(s, question.id)}:
+    if outcome not in {o.id for o in market.outcomes}:
         raise NotFound("No such outcome for this question.")
-    return trading.parse_order(
+    order = trading.parse_order(
         outcome_id=outcome,
         spend=_number_field(body, "spend"),
         sell=_number_field(body, "sell"),
         to_probability=_number_field(body, "to_probability"),
         max_spend=_number_field(body, "max_spend"),
     )
+    return order, market
 
 
 @bp.post(f"/questions/{QID}/quote")
@@ -400,8 +397,10 @@ def quote(question_id: int):
     """What a trade would do now; changes nothing."""
     user = _user()
     with get_db().session() as s:
-        order = _order(s, user.id, question_id)
-        qt = trading.quote(session=s, user_id=user.id, question_id=question_id, order=order)
+        order, market = _order(s, user.id, question_id)
+        qt = trading.quote(
+            session=s, user_id=user.id, question_id=question_id, order=order, market=market
+        )
         s.rollback()
     k = qt.outcome
     return jsonify(
@@ -424,9 +423,14 @@ def trade(question_id: int):
     key = request.headers.get("Idempotency-Key")
 
     def use_case(s: Session) -> dict:
-        order = _order(s, user.id, question_id)
+        order, market = _order(s, user.id, question_id)
         result = trading.trade(
-            session=s, user_id=user.id, question_id=question_id, order=order, idempotency_key=key
+            session=s,
+            user_id=user.id,
+            question_id=question_id,
+            order=order,
+            idempotency_key=key,
+            market=market,
         )
         return _trade_json(result)
 

@@ -46,10 +46,18 @@ def probabilities(question: Question, outcomes: list[Outcome]) -> dict[int, floa
     )
 
 
-def question_json(session: Session, question: Question, comp: Competition | None = None) -> dict:
-    """A question in the API's shape (API.md, "A question")."""
+def question_json(
+    session: Session,
+    question: Question,
+    comp: Competition | None = None,
+    outcomes: list[Outcome] | None = None,
+) -> dict:
+    """A question in the API's shape (API.md, "A question").
+
+    ``outcomes`` may be passed when the caller read them already (a page of questions).
+    """
     comp = comp or session.get(Competition, question.competition_id)
-    outcomes = outcomes_of(session, question.id)
+    outcomes = outcomes if outcomes is not None else outcomes_of(session, question.id)
     probs = probabilities(question, outcomes)
     resolution = None
     if question.status == "resolved":
@@ -123,6 +131,22 @@ def history(session: Session, question: Question, *, max_points: int | None = No
     return points
 
 
+def history_series(
+    session: Session, question: Question, outcome_id: int, *, max_points: int
+) -> list[float]:
+    """One outcome's line from the sampled history (a sparkline), without building its points."""
+    key = str(outcome_id)
+    cache_key = (
+        str(session.get_bind().url), question.id, question.created_at, question.trade_count,
+        max_points,
+    )
+    hit = _HISTORIES.get(cache_key)
+    if hit is not None and key in hit.keys:
+        _HISTORIES.move_to_end(cache_key)
+        return hit.series(key)
+    return [pt["probabilities"][key] for pt in history(session, question, max_points=max_points)]
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -145,6 +169,11 @@ class _PackedHistory:
             micros.append((at - _EPOCH) // timedelta(microseconds=1))
             probs.extend(p.values())
         return cls(opening, keys, micros, probs)
+
+    def series(self, key: str) -> list[float]:
+        """One outcome's probability at opening and after each sampled trade."""
+        k, n = self.keys.index(key), len(self.keys)
+        return [self.opening["probabilities"][key], *self.probs[k::n]]
 
     def points(self) -> list[dict]:
         n = len(self.keys)

@@ -176,6 +176,19 @@ def outcomes_of(session: Session, question_id: int) -> list[Outcome]:
     )
 
 
+def outcomes_by_question(session: Session, question_ids: list[int]) -> dict[int, list[Outcome]]:
+    """Each question's outcomes in order, for many questions in one query."""
+    found: dict[int, list[Outcome]] = {qid: [] for qid in question_ids}
+    if question_ids:
+        for o in session.exec(
+            select(Outcome)
+            .where(Outcome.question_id.in_(question_ids))
+            .order_by(Outcome.question_id, Outcome.position)
+        ):
+            found[o.question_id].append(o)
+    return found
+
+
 def effective_status(
     question: Question, now: datetime | None = None, competition: Competition | None = None
 ) -> str:

@@ -24,7 +24,7 @@ from forecast.services import access, queries, trading
 from forecast.services import competitions as competition_service
 from forecast.services.competitions import PUBLIC_SLUG
 from forecast.services.errors import Conflict, DomainError, Invalid, NotFound
-from forecast.services.questions import effective_status, outcomes_of
+from forecast.services.questions import effective_status, outcomes_by_question, outcomes_of
 from forecast.web import charts
 from forecast.web.forms import TradeForm, new_idempotency_key
 from forecast.web.render import is_htmx, render
@@ -154,16 +154,19 @@ def _when(iso: str) -> datetime:
 # ---------------------------------------------------------------- competition home
 
 
-def _card(session, comp: Competition, question: Question, now: datetime) -> dict:
-    qj = queries.question_json(session, question, comp)
+QUESTIONS_PAGE = 30  # question cards a page: open ones first, closing soonest
+
+
+def _card(session, comp: Competition, question: Question, outcomes: list) -> dict:
+    qj = queries.question_json(session, question, comp, outcomes)
     outcomes = qj["outcomes"]
     if question.kind == "binary":
         lead = 0
     else:
         lead = max(range(len(outcomes)), key=lambda k: outcomes[k]["probability"])
-    oid = str(outcomes[lead]["id"])
-    history = queries.history(session, question, max_points=charts.SPARK_POINTS)
-    values = [pt["probabilities"][oid] for pt in history]
+    values = queries.history_series(
+        session, question, outcomes[lead]["id"], max_points=charts.SPARK_POINTS
+    )
     label = outcomes[lead]["label"]
     winner = None
     if question.status == "resolved":
@@ -188,9 +191,16 @@ def _card(session, comp: Competition, question: Question, now: datetime) -> dict
 
 
 def _competition_page(comp: Competition):
+    """A page of question cards (30): one query for their outcomes, cached sparklines."""
     session = get_session()
     now = utcnow()
-    cards = [_card(session, comp, q, now) for q in queries.competition_questions(session, comp)]
+    ordered = queries.competition_questions(session, comp)
+    open_total = sum(1 for q in ordered if effective_status(q, now, comp) == "open")
+    pages = max(1, -(-len(ordered) // QUESTIONS_PAGE))
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    shown = ordered[(page - 1) * QUESTIONS_PAGE : page * QUESTIONS_PAGE]
+    outcomes = outcomes_by_question(session, [q.id for q in shown])
+    cards = [_card(session, comp, q, outcomes[q.id]) for q in shown]
     member = _member(comp)
     return render(
         "home.html",
@@ -199,6 +209,10 @@ def _competition_page(comp: Competition):
         member=member,
         open_questions=[c for c in cards if c["status"] == "open"],
         settled_questions=[c for c in cards if c["status"] != "open"],
+        open_total=open_total,
+        settled_total=len(ordered) - open_total,
+        page_no=page,
+        pages=pages,
         moderator=access.is_moderator(session, _uid(), comp.id),
         join_url=_join_url(comp),
         now=now,

@@ -482,3 +482,20 @@ def test_portfolio_shows_a_cancelled_question_as_refunded(web, tx, make_user, ma
     assert '<dd id="portfolio-balance">1,000.00</dd>' in html
     page = web.client.get(f"/questions/{q.id}").get_data(as_text=True)
     assert "Cancelled (N/A)" in page and "Void." in page
+
+
+def test_the_question_list_comes_thirty_cards_a_page(web, make_user, make_question):
+    for k in range(32):
+        make_question(title=f"Question number {k:02d}", close_at=utcnow() + timedelta(days=1 + k))
+    first = web.client.get("/").get_data(as_text=True)
+    assert first.count('class="question-card') == 30
+    assert 'Open questions <span class="count">32</span>' in first
+    assert "Question number 00" in first and "Question number 31" not in first
+    assert 'href="?page=2" rel="next"' in first
+    second = web.client.get("/?page=2").get_data(as_text=True)
+    assert second.count('class="question-card') == 2 and "Question number 31" in second
+    assert 'href="?page=1" rel="prev"' in second
+    # Out of range or junk pages show the nearest page, never an error.
+    assert web.client.get("/?page=99").status_code == 200
+    assert web.client.get("/?page=-3").status_code == 200
+    assert web.client.get("/?page=x").status_code == 200

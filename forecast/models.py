@@ -81,6 +81,7 @@ class Competition(SQLModel, table=True):
     is_listed: bool = True
     status: str = Field(default="open", max_length=10)  # open | closed
     end_at: datetime | None = _when(nullable=True)
+    closed_at: datetime | None = _when(nullable=True)  # when its owner closed it
     created_at: datetime = _when()
 
 

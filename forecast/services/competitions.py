@@ -31,6 +31,18 @@ def effective_status(comp: Competition, now: datetime | None = None) -> str:
     return comp.status
 
 
+def ended_at(comp: Competition, now: datetime | None = None) -> datetime | None:
+    """When the competition ended (closed by its owner, or its end date passed); None if open.
+
+    Its standings are final as of that moment (see queries.leaderboard).
+    """
+    now = now or utcnow()
+    ends = [t for t in (comp.closed_at, comp.end_at) if t is not None and t <= now]
+    if comp.status == "closed" and comp.closed_at is None:
+        ends.append(comp.created_at)  # closed before closing times were kept: nothing better
+    return min(ends) if ends else None
+
+
 def member_competitions(session: Session, user_id: int) -> list[tuple[Competition, Membership]]:
     """The competitions a user plays in, with the membership, public first then by name."""
     rows = session.exec(
@@ -176,7 +188,10 @@ def close_competition(*, session: Session, user_id: int, slug: str) -> Competiti
     access.require_moderator(session, user_id, comp.id)
     if comp.slug == PUBLIC_SLUG:
         raise Conflict("The public competition never closes.")
+    if effective_status(comp) != "open":
+        raise Conflict("This competition has already ended.", code="competition_closed")
     comp.status = "closed"
+    comp.closed_at = utcnow()
     session.add(comp)
     log_action(session, comp.id, user_id, "close_competition")
     return comp

@@ -20,6 +20,7 @@ from forecast.market.lmsr import prices
 from forecast.market.money import to_float
 from forecast.models import (
     Competition,
+    LedgerEntry,
     Membership,
     Outcome,
     Position,
@@ -29,6 +30,7 @@ from forecast.models import (
     User,
     utcnow,
 )
+from forecast.services import competitions
 from forecast.services.questions import effective_status, outcomes_of
 
 
@@ -234,13 +236,23 @@ def competition_questions(session: Session, comp: Competition) -> list[Question]
     return sorted(qs, key=lambda q: (order[effective_status(q, now)], q.close_at, q.id))
 
 
-def open_prices(session: Session, comp: Competition) -> dict[int, float]:
-    """The current probability of each outcome of the competition's open and closed questions."""
+def open_prices(
+    session: Session, comp: Competition, *, as_of: datetime | None = None
+) -> dict[int, float]:
+    """The current probability of each outcome of the competition's open and closed questions.
+
+    With ``as_of`` (a competition's end), also of the questions resolved or
+    cancelled after it: they were still open then, and nobody has traded
+    them since, so their probabilities are the ones they had.
+    """
     qt, ot = Question.__table__.c, Outcome.__table__.c
+    unsettled = qt.status.in_(("open", "closed"))
+    if as_of is not None:
+        unsettled = unsettled | (qt.resolved_at > as_of)
     rows = session.execute(
         select(qt.id, qt.liquidity, ot.id, ot.q)
         .join(Outcome.__table__, ot.question_id == qt.id)
-        .where(qt.competition_id == comp.id, qt.status.in_(("open", "closed")))
+        .where(qt.competition_id == comp.id, unsettled)
         .order_by(qt.id, ot.position)
     ).all()
     price: dict[int, float] = {}
@@ -253,16 +265,22 @@ def open_prices(session: Session, comp: Competition) -> dict[int, float]:
 
 
 def open_values(
-    session: Session, comp: Competition, *, member_id: int | None = None
+    session: Session,
+    comp: Competition,
+    *,
+    member_id: int | None = None,
+    as_of: datetime | None = None,
 ) -> dict[int, int]:
     """Each member's open positions marked at the current probabilities (units, rounded down).
+
+    ``as_of``: the positions that were open at that moment (see open_prices).
 
     ``member_id`` limits it to one member (their index, not every position of
     the competition).  PostgreSQL sums in the database over a table of the
     prices; SQLite reads the positions in table order (a plain scan beats
     looking each one up by question) and sums them here.
     """
-    price = open_prices(session, comp)
+    price = open_prices(session, comp, as_of=as_of)
     if not price:
         return {}
     if session.get_bind().dialect.name == "postgresql":
@@ -308,9 +326,11 @@ class Standing:
 
 
 class Standings(list):
-    """Standings in rank order, and ``as_of``: when they were computed (UTC)."""
+    """Standings in rank order; ``as_of``: when they were computed (UTC), or when the
+    competition ended for ``final`` standings."""
 
     as_of: datetime
+    final: bool = False
 
 
 @dataclass
@@ -366,8 +386,10 @@ def leaderboard(
     to compute is also reused for up to ``max_age`` seconds after a change
     (pages say how old it is); small competitions are always exact.
     """
-    key = (str(session.get_bind().url), comp.id, comp.created_at, by)
-    version = _board_version(session, comp)
+    ended = competitions.ended_at(comp)
+    key = (str(session.get_bind().url), comp.id, comp.created_at, by, ended)
+    # Final standings do not change: computed once per process.
+    version = _board_version(session, comp) if ended is None else ("final",)
     board = _BOARDS.get(key)
     now = time.monotonic()
     if board is not None and (
@@ -376,27 +398,53 @@ def leaderboard(
     ):
         return board.standings
     started = time.perf_counter()
-    standings = Standings(_compute_leaderboard(session, comp, by))
-    standings.as_of = utcnow()
+    standings = Standings(_compute_leaderboard(session, comp, by, ended))
+    standings.as_of = ended or utcnow()
+    standings.final = ended is not None
     if len(_BOARDS) >= 64:
         _BOARDS.pop(next(iter(_BOARDS)))
     _BOARDS[key] = _Board(version, now, time.perf_counter() - started, standings)
     return standings
 
 
-def _compute_leaderboard(session: Session, comp: Competition, by: str) -> list[Standing]:
+def _compute_leaderboard(
+    session: Session, comp: Competition, by: str, as_of: datetime | None = None
+) -> list[Standing]:
+    """The standings now, or, for a competition that ended at ``as_of``, as they were then.
+
+    As of an end: the points that moved after it (payouts, refunds and
+    reversals of resolutions made later) are taken back out of each balance,
+    the questions settled after it are valued at their last probabilities,
+    and only the questions resolved by then are scored.
+    """
     # Trade counts, questions traded and last trade times are kept on the
     # membership by each trade; only the open positions are valued here.
-    values = open_values(session, comp)
-    briers = {
-        mid: (float(avg), int(n))
-        for mid, avg, n in session.exec(
-            select(Score.membership_id, func.avg(Score.brier), func.count())
-            .join(Membership, Membership.id == Score.membership_id)
-            .where(Membership.competition_id == comp.id)
-            .group_by(Score.membership_id)
+    values = open_values(session, comp, as_of=as_of)
+    scores = (
+        select(Score.membership_id, func.avg(Score.brier), func.count())
+        .join(Membership, Membership.id == Score.membership_id)
+        .where(Membership.competition_id == comp.id)
+        .group_by(Score.membership_id)
+    )
+    later: dict[int, int] = {}
+    if as_of is not None:
+        scores = scores.join(Question, Question.id == Score.question_id).where(
+            Question.resolved_at <= as_of
         )
-    }
+        le = LedgerEntry.__table__.c
+        later = {
+            mid: int(total)
+            for mid, total in session.execute(
+                select(le.membership_id, func.sum(le.amount))
+                .where(
+                    le.competition_id == comp.id,
+                    le.membership_id.is_not(None),
+                    le.created_at > as_of,
+                )
+                .group_by(le.membership_id)
+            )
+        }
+    briers = {mid: (float(avg), int(n)) for mid, avg, n in session.exec(scores)}
     rows = []
     m = Membership.__table__.c
     for mid, user_id, balance, n, last, joined, traded, username in session.execute(
@@ -406,6 +454,7 @@ def _compute_leaderboard(session: Session, comp: Competition, by: str) -> list[S
         .join(User.__table__, User.__table__.c.id == m.user_id)
         .where(m.competition_id == comp.id)
     ):
+        balance -= later.get(mid, 0)
         net = balance + values.get(mid, 0)
         brier, scored = briers.get(mid, (None, 0))
         rows.append(

@@ -265,6 +265,7 @@ def leaderboard(slug: str):
         pages=pages,
         first=(page - 1) * LEADERBOARD_PAGE + 1,
         as_of=standings.as_of,
+        final=standings.final,
         me=me,
         by=by,
     )

@@ -260,3 +260,64 @@ def test_a_competition_ends_by_itself_at_its_end_date(client, db, tx, teacher, m
     assert "Status: <strong>closed</strong>" in client.get("/c/quiz/settings").get_data(as_text=True)
     with db.session() as s:
         assert s.get(Competition, comp.id).status == "open"  # nothing was written: it is read as ended
+
+
+def test_final_standings_are_frozen_when_the_competition_ends(
+        client, db, tx, teacher, make_user, make_question):
+    from forecast.services import queries, resolution
+
+    comp = tx(lambda s: competitions.create_competition(
+        session=s, user_id=teacher.id, name="Term 1", slug="term", starting_balance=100))
+    early = make_question(competition=comp, user_id=teacher.id, title="Settled in term")
+    late = make_question(competition=comp, user_id=teacher.id, title="Settled after term")
+    ann, ben = make_user("ann"), make_user("ben")
+    for u in (ann, ben):
+        tx(lambda s, u=u: competitions.join(session=s, user_id=u.id, slug="term", code=comp.join_code))
+
+    def buy(user, q, k, spend):
+        oid = tx(lambda s: outcomes_of(s, q.id))[k].id
+        order = trading.parse_order(outcome_id=oid, spend=spend)
+        tx(lambda s: trading.trade(session=s, user_id=user.id, question_id=q.id, order=order))
+        return oid
+
+    yes_early = buy(ann, early, 0, 20)
+    buy(ben, early, 1, 20)
+    buy(ann, late, 1, 30)  # ann bets NO on the late question...
+    yes_late = buy(ben, late, 0, 30)  # ...ben YES, and YES will win after the end
+    tx(lambda s: resolution.resolve(session=s, user_id=teacher.id, question_id=early.id,
+                                    outcome_id=yes_early))
+
+    def board(by="net_worth"):
+        with db.session() as s:
+            c = s.get(Competition, comp.id)
+            return [(x.username, x.net_worth, x.balance, x.brier, x.scored)
+                    for x in queries.leaderboard(s, c, by=by)]
+
+    login(client, teacher)
+    r = client.post("/c/term/close", data={"csrf_token": csrf(client, "/c/term/settings")})
+    assert r.status_code == 303
+    at_close = board()
+    by_brier = board("brier")
+    assert [n for n, *_ in at_close if n != "teacher"] == ["ann", "ben"]
+
+    # After the end, the moderator resolves the other question: ben's YES wins.
+    tx(lambda s: resolution.resolve(session=s, user_id=teacher.id, question_id=late.id,
+                                    outcome_id=yes_late))
+    with db.session() as s:
+        ben_now = s.exec(select(Membership).where(Membership.user_id == ben.id,
+                                                  Membership.competition_id == comp.id)).one()
+        assert ben_now.balance > dict((n, b) for n, _, b, *_ in at_close)["ben"]  # ben was paid
+    assert board() == at_close and board("brier") == by_brier  # and the final standings hold
+    assert all(scored <= 1 for *_, scored in at_close)  # only the question settled in term
+
+    html = client.get("/c/term/leaderboard").get_data(as_text=True)
+    assert "Final standings, frozen when the competition ended" in html
+    assert 'hx-trigger="every 5s"' not in html  # nothing to refresh
+    # The CSV for grading is the frozen table too.
+    rows = list(csv.DictReader(io.StringIO(client.get("/c/term/leaderboard.csv").get_data(as_text=True))))
+    assert [(r["username"], round(float(r["net_worth"]) * 10_000)) for r in rows] == [
+        (n, w) for n, w, *_ in at_close]
+    # Closing twice is refused and changes nothing.
+    r = client.post("/c/term/close", data={"csrf_token": csrf(client, "/c/term/settings")},
+                    follow_redirects=True)
+    assert "already ended" in r.get_data(as_text=True)

@@ -33,6 +33,9 @@ def _ensure_table() -> None:
     if db.url in _ready:
         return
     with db.engine.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            # Two workers creating it at once collide in pg_type, IF NOT EXISTS or not.
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('bench_floor'))"))
         conn.execute(text(_CREATE[db.engine.dialect.name]))
     _ready.add(db.url)
 

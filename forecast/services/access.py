@@ -87,10 +87,12 @@ def require_moderator(session: Session, user_id: int, competition_id: int) -> Us
 def get_question(session: Session, question_id: object, *, lock: bool = False) -> Question:
     if isinstance(question_id, bool) or not isinstance(question_id, int):
         raise NotFound("No such question.")
-    stmt = select(Question).where(Question.id == question_id)
     if lock:
+        stmt = select(Question).where(Question.id == question_id)
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    q = session.exec(stmt).first()
+        q = session.exec(stmt).first()
+    else:
+        q = session.get(Question, question_id)  # no query when this session has it already
     if q is None:
         raise NotFound("No such question.")
     return q

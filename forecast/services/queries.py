@@ -133,6 +133,31 @@ def history(session: Session, question: Question, *, max_points: int | None = No
     return points
 
 
+def history_lines(
+    session: Session, question: Question, outcome_ids: list[int], *, max_points: int
+) -> list[tuple[datetime, list[float]]]:
+    """The sampled history as (time, probabilities in ``outcome_ids`` order): a chart's input."""
+    keys = [str(i) for i in outcome_ids]
+    cache_key = (
+        str(session.get_bind().url), question.id, question.created_at, question.trade_count,
+        max_points,
+    )
+    hit = _HISTORIES.get(cache_key)
+    if hit is None or any(k not in hit.keys for k in keys):
+        history(session, question, max_points=max_points)  # fills the cache when it can
+        hit = _HISTORIES.get(cache_key)
+    if hit is not None and all(k in hit.keys for k in keys):
+        _HISTORIES.move_to_end(cache_key)
+        return hit.lines(keys)
+    return [
+        (
+            datetime.fromisoformat(pt["at"].replace("Z", "+00:00")),
+            [pt["probabilities"].get(k, 0.0) for k in keys],
+        )
+        for pt in history(session, question, max_points=max_points)
+    ]
+
+
 def history_series(
     session: Session, question: Question, outcome_id: int, *, max_points: int
 ) -> list[float]:
@@ -171,6 +196,22 @@ class _PackedHistory:
             micros.append((at - _EPOCH) // timedelta(microseconds=1))
             probs.extend(p.values())
         return cls(opening, keys, micros, probs)
+
+    def lines(self, keys: list[str]) -> list[tuple[datetime, list[float]]]:
+        """(time, probabilities in ``keys`` order) at opening and after each sampled trade."""
+        n, cols = len(self.keys), [self.keys.index(k) for k in keys]
+        opening = self.opening["probabilities"]
+        out = [
+            (
+                datetime.fromisoformat(self.opening["at"].replace("Z", "+00:00")),
+                [opening[k] for k in keys],
+            )
+        ]
+        probs = self.probs
+        for j, us in enumerate(self.micros):
+            row = j * n
+            out.append((_EPOCH + timedelta(microseconds=us), [probs[row + c] for c in cols]))
+        return out
 
     def series(self, key: str) -> list[float]:
         """One outcome's probability at opening and after each sampled trade."""

@@ -9,11 +9,13 @@ probabilities, the chart, the position and the recent trades in place.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from forecast.db import get_session, transaction
 from forecast.extensions import limiter
@@ -145,10 +147,6 @@ def _member(comp: Competition) -> Membership | None:
 
 def _join_url(comp: Competition) -> str:
     return _optional_url("competitions.join", f"/c/{comp.slug}/join", slug=comp.slug)
-
-
-def _when(iso: str) -> datetime:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
 # ---------------------------------------------------------------- competition home
@@ -291,26 +289,72 @@ def portfolio(slug: str):
 # ---------------------------------------------------------------- question page
 
 
+_DRAWN: OrderedDict[tuple, object] = OrderedDict()  # drawn charts and tables, the last 512
+NOW_STEP = 10  # seconds: what runs to "now" (a chart's end, "2 minutes ago") is redrawn this often
+
+
+def _drawn(key: tuple, draw):
+    """A question's chart or recent trades as drawn for ``key`` (which holds its trade
+    count), drawing it only when this process has not yet: many viewers, one drawing."""
+    if (hit := _DRAWN.get(key)) is not None:
+        _DRAWN.move_to_end(key)
+        return hit
+    hit = _DRAWN[key] = draw()
+    while len(_DRAWN) > 512:
+        _DRAWN.popitem(last=False)
+    return hit
+
+
+def _now_step() -> datetime:
+    now = utcnow().replace(microsecond=0)
+    return now - timedelta(seconds=now.second % NOW_STEP)
+
+
 def _chart(session, question: Question, outcomes: list, status: str) -> object:
-    points = [
-        (_when(pt["at"]), [pt["probabilities"].get(str(o.id), 0.0) for o in outcomes])
-        for pt in queries.history(session, question, max_points=charts.MAX_POINTS)
-    ]
-    now = utcnow()
+    """The probability history chart, drawn once per trade (and every 10 s while open)."""
+    now = _now_step()
     end = question.resolved_at if question.status in ("resolved", "cancelled") else None
     end = end or (min(question.close_at, now) if status != "open" else now)
-    return charts.history_chart(
-        [o.label for o in outcomes],
-        points,
-        end=end,
-        end_label="now" if status == "open" else None,
-        title=f"Probability history: {question.title}",
+    labels = tuple(o.label for o in outcomes)
+
+    def draw():
+        points = queries.history_lines(
+            session, question, [o.id for o in outcomes], max_points=charts.MAX_POINTS
+        )
+        return charts.history_chart(
+            list(labels),
+            points,
+            end=end,
+            end_label="now" if status == "open" else None,
+            title=f"Probability history: {question.title}",
+        )
+
+    return _drawn(
+        ("chart", str(session.get_bind().url), question.id, question.created_at,
+         question.trade_count, status, end, question.title, labels),
+        draw,
+    )
+
+
+def _recent_trades(session, question: Question) -> tuple[list[dict], Markup]:
+    """The latest trades and their table, read and drawn once per trade (and every 10 s)."""
+
+    def draw():
+        trades = queries.recent_trades(session, question)
+        html = render_template("partials/_recent_trades.html", recent_trades=trades, oob=False)
+        return trades, Markup(html)
+
+    return _drawn(
+        ("trades", str(session.get_bind().url), question.id, question.created_at,
+         question.trade_count, _now_step()),
+        draw,
     )
 
 
 def _market_context(question: Question, comp: Competition) -> dict:
     """What the probability list, chart, position and recent trades need."""
     session = get_session()
+    recent = _recent_trades(session, question)
     outcomes = outcomes_of(session, question.id)
     probs = queries.probabilities(question, outcomes)
     status = effective_status(question)
@@ -330,7 +374,8 @@ def _market_context(question: Question, comp: Competition) -> dict:
         "held": {p["outcome"]: p["shares"] for p in positions},
         "position_value": sum(p["value"] for p in positions),
         "position_spent": sum(p["spent"] for p in positions),
-        "recent_trades": queries.recent_trades(session, question),
+        "recent_trades": recent[0],
+        "recent_trades_html": recent[1],
     }
 
 

@@ -5,6 +5,7 @@ Amounts are ints of money.UNIT; the JSON helpers turn them into numbers.
 
 from __future__ import annotations
 
+import itertools
 import time
 from array import array
 from collections import OrderedDict, defaultdict
@@ -372,6 +373,7 @@ class Standings(list):
 
     as_of: datetime
     final: bool = False
+    serial: int = 0  # tells one computed leaderboard from another (pages cache their tables)
 
 
 @dataclass
@@ -389,14 +391,18 @@ _BOARDS: dict[tuple, _Board] = {}
 SLOW_LEADERBOARD = 0.05  # seconds: only a leaderboard slower than this is ever reused stale
 
 
+_SERIALS = itertools.count(1)
+
+
 def _board_version(session: Session, comp: Competition) -> tuple:
     """What the standings depend on, cheaply: it changes whenever a standing can.
 
-    Every trade adds to its question's trade_count (prices, positions, counts);
-    every movement of points changes a wallet (the balances' sum and count:
-    trades, payouts, refunds, undos, joins); resolutions and undos are
-    moderator actions and change the scores.  Sums and counts, not newest ids:
-    transactions commit out of id order.
+    Points move in three ways only, each counted here: a trade adds to its
+    question's trade_count (prices, positions, balances, counts); a join adds
+    a member (the starting grant); resolve, cancel and undo are moderator
+    actions (payouts, refunds, reversals, scores).  Three index lookups, none
+    of which grows with trades or with members' wallets.  Sums and counts,
+    not newest ids: transactions commit out of id order.
     """
     row = session.execute(_VERSION_SQL, {"c": comp.id}).one()
     return (*row, comp.starting_balance)
@@ -404,11 +410,8 @@ def _board_version(session: Session, comp: Competition) -> tuple:
 
 _VERSION_SQL = text(
     "SELECT (SELECT count(*) FROM membership WHERE competition_id = :c), "
-    "(SELECT sum(balance) FROM membership WHERE competition_id = :c), "
     "(SELECT sum(trade_count) FROM question WHERE competition_id = :c), "
-    "(SELECT count(*) FROM moderatoraction WHERE competition_id = :c), "
-    "(SELECT count(*) FROM score JOIN question ON question.id = score.question_id "
-    "WHERE question.competition_id = :c)"
+    "(SELECT count(*) FROM moderatoraction WHERE competition_id = :c)"
 )
 
 
@@ -442,6 +445,7 @@ def leaderboard(
     standings = Standings(_compute_leaderboard(session, comp, by, ended))
     standings.as_of = ended or utcnow()
     standings.final = ended is not None
+    standings.serial = next(_SERIALS)
     if len(_BOARDS) >= 64:
         _BOARDS.pop(next(iter(_BOARDS)))
     _BOARDS[key] = _Board(version, now, time.perf_counter() - started, standings)

@@ -252,9 +252,7 @@ def leaderboard(slug: str):
     mine = None
     if me is not None and all(s.user_id != me for s in shown):
         mine = next((s for s in standings if s.user_id == me), None)
-    return render(
-        "leaderboard.html",
-        "partials/_leaderboard.html",
+    context = dict(
         competition=comp,
         standings=shown,
         mine=mine,
@@ -267,6 +265,12 @@ def leaderboard(slug: str):
         me=me,
         by=by,
     )
+    # The table is drawn once per computed leaderboard, page and viewer (whose row it marks).
+    table = _drawn(
+        ("board", standings.serial, by, page, me),
+        lambda: Markup(render_template("partials/_leaderboard.html", **context)),
+    )
+    return render("leaderboard.html", "partials/_drawn.html", drawn=table, **context)
 
 
 @bp.get("/c/<slug>/portfolio")

@@ -270,6 +270,25 @@ def _sampled_trade_ids(session: Session, question_id: int, n: int) -> list[int]:
     return sorted({i for i in found if i is not None} | {last})
 
 
+def question_index(session: Session, comp: Competition) -> list:
+    """The competition's questions as light rows, in competition_questions' order.
+
+    Each row has id, status, close_at, created_at, trade_count, title,
+    resolved_outcome_id and kind: what a list needs to find its page and
+    what a cached card is keyed by, without building a Question per row.
+    """
+    now = utcnow()
+    qt = Question.__table__.c
+    rows = session.execute(
+        select(
+            qt.id, qt.status, qt.close_at, qt.created_at, qt.trade_count, qt.title,
+            qt.resolved_outcome_id, qt.kind,
+        ).where(qt.competition_id == comp.id)
+    ).all()
+    order = {"open": 0, "closed": 1, "resolved": 2, "cancelled": 3}
+    return sorted(rows, key=lambda q: (order[effective_status(q, now)], q.close_at, q.id))
+
+
 def competition_questions(session: Session, comp: Competition) -> list[Question]:
     """Open questions closing soonest first, then closed, then resolved and cancelled."""
     now = utcnow()

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
+from sqlmodel import select
 
 from forecast.db import get_session, transaction
 from forecast.extensions import limiter
@@ -189,16 +190,32 @@ def _card(session, comp: Competition, question: Question, outcomes: list) -> dic
 
 
 def _competition_page(comp: Competition):
-    """A page of question cards (30): one query for their outcomes, cached sparklines."""
+    """A page of question cards (30), each built once per trade on its question."""
     session = get_session()
     now = utcnow()
-    ordered = queries.competition_questions(session, comp)
-    open_total = sum(1 for q in ordered if effective_status(q, now, comp) == "open")
+    ordered = queries.question_index(session, comp)
+    statuses = [effective_status(q, now, comp) for q in ordered]
+    open_total = statuses.count("open")
     pages = max(1, -(-len(ordered) // QUESTIONS_PAGE))
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
-    shown = ordered[(page - 1) * QUESTIONS_PAGE : page * QUESTIONS_PAGE]
-    outcomes = outcomes_by_question(session, [q.id for q in shown])
-    cards = [_card(session, comp, q, outcomes[q.id]) for q in shown]
+    at = slice((page - 1) * QUESTIONS_PAGE, page * QUESTIONS_PAGE)
+    url = str(session.get_bind().url)
+    keys = [
+        ("card", url, q.id, q.created_at, q.trade_count, status, q.title, q.close_at,
+         q.resolved_outcome_id)
+        for q, status in zip(ordered[at], statuses[at], strict=True)
+    ]
+    missing = [k[2] for k in keys if k not in _DRAWN]
+    found, outcomes = {}, {}
+    if missing:  # their questions and outcomes in two queries, not two per card
+        found = {q.id: q for q in session.exec(select(Question).where(Question.id.in_(missing)))}
+        outcomes = outcomes_by_question(session, missing)
+
+    def build(qid: int) -> dict:
+        question = found.get(qid) or session.get(Question, qid)
+        return _card(session, comp, question, outcomes.get(qid) or outcomes_of(session, qid))
+
+    cards = [_drawn(k, lambda k=k: build(k[2])) for k in keys]
     member = _member(comp)
     return render(
         "home.html",

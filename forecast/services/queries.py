@@ -105,13 +105,14 @@ def history(session: Session, question: Question, *, max_points: int | None = No
     trade_count: trades are only ever added, so an unchanged count is an
     unchanged history.
     """
-    key = None
-    if max_points is not None:
-        url = str(session.get_bind().url)
-        key = (url, question.id, question.created_at, question.trade_count, max_points)
-        if (hit := _HISTORIES.get(key)) is not None:
-            _HISTORIES.move_to_end(key)
-            return hit.points()
+    if max_points is not None and (packed := _sampled(session, question, max_points)) is not None:
+        return packed.points()
+    opening, rows = _read_history(session, question, max_points)
+    return [opening] + [{"at": iso(at), "probabilities": probs} for at, probs in rows]
+
+
+def _read_history(session: Session, question: Question, max_points: int | None):
+    """The opening point, and the (sampled) trades as (created_at, probabilities) rows."""
     outcomes = outcomes_of(session, question.id)
     opening = dict(
         zip(
@@ -120,18 +121,29 @@ def history(session: Session, question: Question, *, max_points: int | None = No
             strict=True,
         )
     )
-    points = [{"at": iso(question.created_at), "probabilities": opening}]
     t = Trade.__table__
     stmt = select(t.c.created_at, t.c.probabilities).where(t.c.question_id == question.id)
     if max_points is not None and question.trade_count >= max(max_points, 3):
         stmt = stmt.where(t.c.id.in_(_sampled_trade_ids(session, question.id, max_points - 1)))
     rows = session.execute(stmt.order_by(t.c.id)).all()
-    points += [{"at": iso(at), "probabilities": probs} for at, probs in rows]
-    if key is not None and (packed := _PackedHistory.pack(points[0], rows)) is not None:
+    return {"at": iso(question.created_at), "probabilities": opening}, rows
+
+
+def _sampled(session: Session, question: Question, max_points: int) -> _PackedHistory | None:
+    """The sampled history, packed and kept (None in the odd case it cannot be packed)."""
+    key = (
+        str(session.get_bind().url), question.id, question.created_at, question.trade_count,
+        max_points,
+    )
+    if (hit := _HISTORIES.get(key)) is not None:
+        _HISTORIES.move_to_end(key)
+        return hit
+    packed = _PackedHistory.pack(*_read_history(session, question, max_points))
+    if packed is not None:
         _HISTORIES[key] = packed
         while len(_HISTORIES) > HISTORY_CACHE:
             _HISTORIES.popitem(last=False)
-    return points
+    return packed
 
 
 def history_lines(
@@ -139,17 +151,9 @@ def history_lines(
 ) -> list[tuple[datetime, list[float]]]:
     """The sampled history as (time, probabilities in ``outcome_ids`` order): a chart's input."""
     keys = [str(i) for i in outcome_ids]
-    cache_key = (
-        str(session.get_bind().url), question.id, question.created_at, question.trade_count,
-        max_points,
-    )
-    hit = _HISTORIES.get(cache_key)
-    if hit is None or any(k not in hit.keys for k in keys):
-        history(session, question, max_points=max_points)  # fills the cache when it can
-        hit = _HISTORIES.get(cache_key)
-    if hit is not None and all(k in hit.keys for k in keys):
-        _HISTORIES.move_to_end(cache_key)
-        return hit.lines(keys)
+    packed = _sampled(session, question, max_points)
+    if packed is not None and all(k in packed.keys for k in keys):
+        return packed.lines(keys)
     return [
         (
             datetime.fromisoformat(pt["at"].replace("Z", "+00:00")),
@@ -164,14 +168,9 @@ def history_series(
 ) -> list[float]:
     """One outcome's line from the sampled history (a sparkline), without building its points."""
     key = str(outcome_id)
-    cache_key = (
-        str(session.get_bind().url), question.id, question.created_at, question.trade_count,
-        max_points,
-    )
-    hit = _HISTORIES.get(cache_key)
-    if hit is not None and key in hit.keys:
-        _HISTORIES.move_to_end(cache_key)
-        return hit.series(key)
+    packed = _sampled(session, question, max_points)
+    if packed is not None and key in packed.keys:
+        return packed.series(key)
     return [pt["probabilities"][key] for pt in history(session, question, max_points=max_points)]
 
 

@@ -98,6 +98,25 @@ def get_question(session: Session, question_id: object, *, lock: bool = False) -
     return q
 
 
+def get_question_and_competition(
+    session: Session, question_id: object, *, lock: bool = False
+) -> tuple[Question, Competition]:
+    """The question (locked when ``lock``: FOR UPDATE OF question) and its competition, one read."""
+    if isinstance(question_id, bool) or not isinstance(question_id, int):
+        raise NotFound("No such question.")
+    stmt = (
+        select(Question, Competition)
+        .join(Competition, Competition.id == Question.competition_id)
+        .where(Question.id == question_id)
+    )
+    if lock:
+        stmt = stmt.with_for_update(of=Question).execution_options(populate_existing=True)
+    row = session.exec(stmt).first()
+    if row is None:
+        raise NotFound("No such question.")
+    return row[0], row[1]
+
+
 def viewable_question(session: Session, user_id: int | None, question_id: object) -> Question:
     q = get_question(session, question_id)
     comp = session.get(Competition, q.competition_id)

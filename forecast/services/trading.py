@@ -130,24 +130,16 @@ def _price(
         raise Conflict(str(e), code=e.code) from None
 
 
-def _position(session: Session, member_id: int, outcome_id: int) -> Position | None:
-    return session.exec(
-        select(Position).where(
-            Position.membership_id == member_id, Position.outcome_id == outcome_id
-        )
-    ).first()
-
-
-def _holds_any(session: Session, member_id: int, question_id: int) -> bool:
-    """Whether the member has a position (any outcome, even sold out) on the question."""
-    return (
-        session.exec(
-            select(Position.id).where(
+def _positions(session: Session, member_id: int, question_id: int) -> dict[int, Position]:
+    """The member's positions on the question (even sold out), by outcome: one read."""
+    return {
+        p.outcome_id: p
+        for p in session.exec(
+            select(Position).where(
                 Position.membership_id == member_id, Position.question_id == question_id
             )
-        ).first()
-        is not None
-    )
+        )
+    }
 
 
 @dataclass
@@ -170,8 +162,7 @@ def open_market(
     Forbidden for a non-member.  Pass the result to ``trade``/``quote`` as
     ``market`` so a caller that checks first does not read it all twice.
     """
-    question = access.get_question(session, question_id, lock=lock)
-    comp = session.get(Competition, question.competition_id)
+    question, comp = access.get_question_and_competition(session, question_id, lock=lock)
     member = access.require_member(session, user_id, comp, lock=lock)
     return Market(question, comp, member, outcomes_of(session, question.id))
 
@@ -208,7 +199,7 @@ def quote(
         session, user_id, question_id, order, market
     )
     _check_open(question, comp, utcnow())
-    pos = _position(session, member.id, order.outcome_id)
+    pos = _positions(session, member.id, question.id).get(order.outcome_id)
     return _price(question, outcomes, index, order, pos.shares if pos else 0)
 
 
@@ -251,7 +242,8 @@ def trade(
             return TradeResult(earlier, earlier.balance_after, question, outcome, replayed=True)
     _check_open(question, comp, now)
     outcome = outcomes[index]
-    pos = _position(session, member.id, outcome.id)
+    mine = _positions(session, member.id, question.id)
+    pos = mine.get(outcome.id)
     held = pos.shares if pos else 0
     quote_ = _price(question, outcomes, index, order, held)
     if quote_.cost > member.balance:
@@ -262,7 +254,7 @@ def trade(
     outcome.q += quote_.shares
     session.add(outcome)
     if pos is None:
-        if not _holds_any(session, member.id, question.id):
+        if not mine:  # the member's first position on this question
             member.questions_traded += 1
         pos = Position(membership_id=member.id, question_id=question.id, outcome_id=outcome.id)
     pos.shares += quote_.shares

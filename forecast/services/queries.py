@@ -108,7 +108,7 @@ def history(session: Session, question: Question, *, max_points: int | None = No
     if max_points is not None and (packed := _sampled(session, question, max_points)) is not None:
         return packed.points()
     opening, rows = _read_history(session, question, max_points)
-    return [opening] + [{"at": iso(at), "probabilities": probs} for at, probs in rows]
+    return [opening] + [{"at": iso(at), "probabilities": probs} for _, at, probs in rows]
 
 
 def _read_history(session: Session, question: Question, max_points: int | None):
@@ -122,7 +122,9 @@ def _read_history(session: Session, question: Question, max_points: int | None):
         )
     )
     t = Trade.__table__
-    stmt = select(t.c.created_at, t.c.probabilities).where(t.c.question_id == question.id)
+    stmt = select(t.c.id, t.c.created_at, t.c.probabilities).where(
+        t.c.question_id == question.id
+    )
     if max_points is not None and question.trade_count >= max(max_points, 3):
         stmt = stmt.where(t.c.id.in_(_sampled_trade_ids(session, question.id, max_points - 1)))
     rows = session.execute(stmt.order_by(t.c.id)).all()
@@ -130,15 +132,33 @@ def _read_history(session: Session, question: Question, max_points: int | None):
 
 
 def _sampled(session: Session, question: Question, max_points: int) -> _PackedHistory | None:
-    """The sampled history, packed and kept (None in the odd case it cannot be packed)."""
-    key = (
-        str(session.get_bind().url), question.id, question.created_at, question.trade_count,
-        max_points,
-    )
-    if (hit := _HISTORIES.get(key)) is not None:
+    """The sampled history, packed and kept (None in the odd case it cannot be packed).
+
+    A kept history that is a few trades behind is brought up to date by
+    reading just the trades after its last one (trades on a question are
+    serialized by its lock, so their ids grow in commit order) and thinning
+    its older points when it runs over ``max_points``: one short read per
+    trade, however long the question's history.
+    """
+    key = (str(session.get_bind().url), question.id, question.created_at, max_points)
+    count = question.trade_count
+    hit = _HISTORIES.get(key)
+    if hit is not None:
         _HISTORIES.move_to_end(key)
-        return hit
-    packed = _PackedHistory.pack(*_read_history(session, question, max_points))
+        if hit.trade_count >= count:
+            return hit
+        if count - hit.trade_count <= max_points:
+            t = Trade.__table__
+            rows = session.execute(
+                select(t.c.id, t.c.created_at, t.c.probabilities)
+                .where(t.c.question_id == question.id, t.c.id > hit.last_id)
+                .order_by(t.c.id)
+            ).all()
+            grown = hit.extend(rows, max_points, count)
+            if grown is not None:
+                _HISTORIES[key] = grown
+                return grown
+    packed = _PackedHistory.pack(*_read_history(session, question, max_points), count)
     if packed is not None:
         _HISTORIES[key] = packed
         while len(_HISTORIES) > HISTORY_CACHE:
@@ -185,17 +205,40 @@ class _PackedHistory:
     keys: tuple[str, ...]
     micros: array  # each trade's time, microseconds since 1970 (exact)
     probs: array  # len(keys) probabilities per trade, in keys' order
+    trade_count: int = 0  # the question's trade count it is up to date with
+    last_id: int = 0  # the last trade it has read
 
     @classmethod
-    def pack(cls, opening: dict, rows: list) -> _PackedHistory | None:
-        keys = tuple(rows[0][1]) if rows else tuple(opening["probabilities"])
+    def pack(cls, opening: dict, rows: list, trade_count: int = 0) -> _PackedHistory | None:
+        keys = tuple(rows[0][2]) if rows else tuple(opening["probabilities"])
         micros, probs = array("q"), array("d")
-        for at, p in rows:
+        if not cls._append(keys, micros, probs, rows):
+            return None
+        return cls(opening, keys, micros, probs, trade_count, rows[-1][0] if rows else 0)
+
+    @staticmethod
+    def _append(keys: tuple, micros: array, probs: array, rows: list) -> bool:
+        for _, at, p in rows:
             if tuple(p) != keys or not all(isinstance(v, float) for v in p.values()):
-                return None  # not one shape: keep nothing rather than change anything
+                return False  # not one shape: keep nothing rather than change anything
             micros.append((at - _EPOCH) // timedelta(microseconds=1))
             probs.extend(p.values())
-        return cls(opening, keys, micros, probs)
+        return True
+
+    def extend(self, rows: list, max_points: int, trade_count: int) -> _PackedHistory | None:
+        """A copy with ``rows`` (id, created_at, probabilities) appended, thinned to
+        ``max_points`` by dropping every other older point (the first trade and the
+        last stay); None if a row is of another shape."""
+        micros, probs = array("q", self.micros), array("d", self.probs)
+        if not self._append(self.keys, micros, probs, rows):
+            return None
+        n = len(self.keys)
+        while len(micros) + 1 > max_points and len(micros) > 2:
+            keep = [*range(0, len(micros) - 1, 2), len(micros) - 1]
+            micros = array("q", (micros[j] for j in keep))
+            probs = array("d", (probs[j * n + c] for j in keep for c in range(n)))
+        last_id = rows[-1][0] if rows else self.last_id
+        return _PackedHistory(self.opening, self.keys, micros, probs, trade_count, last_id)
 
     def lines(self, keys: list[str]) -> list[tuple[datetime, list[float]]]:
         """(time, probabilities in ``keys`` order) at opening and after each sampled trade."""

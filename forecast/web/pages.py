@@ -311,7 +311,7 @@ def portfolio(slug: str):
 
 
 _DRAWN: OrderedDict[tuple, object] = OrderedDict()  # drawn charts and tables, the last 512
-NOW_STEP = 10  # seconds: what runs to "now" (a chart's end, "2 minutes ago") is redrawn this often
+NOW_STEP = 60  # seconds: what runs to "now" (a chart's end, "2 minutes ago") is redrawn this often
 
 
 def _drawn(key: tuple, draw):
@@ -332,7 +332,7 @@ def _now_step() -> datetime:
 
 
 def _chart(session, question: Question, outcomes: list, status: str) -> object:
-    """The probability history chart, drawn once per trade (and every 10 s while open)."""
+    """The probability history chart, drawn once per trade (and every minute while open)."""
     now = _now_step()
     end = question.resolved_at if question.status in ("resolved", "cancelled") else None
     end = end or (min(question.close_at, now) if status != "open" else now)
@@ -358,7 +358,7 @@ def _chart(session, question: Question, outcomes: list, status: str) -> object:
 
 
 def _recent_trades(session, question: Question) -> tuple[list[dict], Markup]:
-    """The latest trades and their table, read and drawn once per trade (and every 10 s)."""
+    """The latest trades and their table, read and drawn once per trade (and every minute)."""
 
     def draw():
         trades = queries.recent_trades(session, question)

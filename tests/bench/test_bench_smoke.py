@@ -77,7 +77,7 @@ def test_a_wide_question_resolves_and_undoes_with_the_books_balanced(db):
     print(f"\nresolved a question with {holders} holders in {took * 1000:.1f} ms")
 
 
-def test_the_load_driver_measures_every_phase_against_the_floor(tmp_path):
+def test_the_load_driver_measures_every_phase_against_the_floor(tmp_path, capsys):
     from bench import generate, load
 
     url = f"sqlite:///{tmp_path / 'bench.db'}"
@@ -108,6 +108,21 @@ def test_the_load_driver_measures_every_phase_against_the_floor(tmp_path):
         assert stats.requests == 10, name
         assert all(200 <= code < 300 for code in stats.statuses), (name, stats.statuses)
     assert len(rss) == 2
+    # bench/report.py turns a run's results into the table of ratios and the goals.
+    import json
+
+    from bench import report, run
+
+    result = {"size": "tiny", "db": "sqlite", "phases": run.summarise([results]),
+              "rss_mb": list(rss.values()),
+              "resolution": {"holders": 3, "resolve_s": 0.01, "undo_s": 0.01}}
+    path = tmp_path / "results_tiny_sqlite.json"
+    path.write_text(json.dumps(result))
+    report.main([str(path)])
+    printed = capsys.readouterr().out
+    print(printed)
+    assert "| trade via API: req/s ÷ floor write |" in printed
+    assert "question page p99 <= 3x the floor page: tiny/sqlite" in printed
 
 
 def test_generator_keeps_each_members_trade_count_and_last_trade(db):

@@ -134,3 +134,39 @@ def test_a_cached_history_is_the_same_history(db, tx, make_user, make_question):
     with db.session() as s:
         q = s.get(type(q), q.id)
         assert queries.history(s, q, max_points=5)[-1] == queries.history(s, q)[-1]
+
+
+def test_a_kept_history_grows_by_the_new_trades_and_stays_a_sample(
+    db, tx, make_user, make_question, monkeypatch
+):
+    q = make_question()
+    user = make_user()
+    with db.session() as s:
+        yes = queries.outcomes_of(s, q.id)[0].id
+    for _ in range(4):
+        _buy(tx, user.id, q.id, yes, spend=1)
+    queries._HISTORIES.clear()
+    with db.session() as s:
+        queries.history(s, s.get(type(q), q.id), max_points=6)  # kept: opening + 4 trades
+    read_all = queries._read_history
+    sampled_reads = []
+
+    def spy(session, question, max_points):
+        sampled_reads.append(max_points)
+        return read_all(session, question, max_points)
+
+    monkeypatch.setattr(queries, "_read_history", spy)
+    for n in range(9):  # each new trade is read alone and appended, thinning the older points
+        _buy(tx, user.id, q.id, yes, spend=1)
+        with db.session() as s:
+            fresh = s.get(type(q), q.id)
+            sampled = queries.history(s, fresh, max_points=6)
+            full = queries.history(s, fresh)
+        assert len(full) == 6 + n
+        assert 3 <= len(sampled) <= 6
+        assert sampled[0] == full[0] and sampled[1] == full[1] and sampled[-1] == full[-1]
+        assert all(p in full for p in sampled)
+        assert [p["at"] for p in sampled] == sorted(p["at"] for p in sampled)
+    (kept,) = queries._HISTORIES.values()
+    assert kept.trade_count == 13 and len(kept.micros) <= 5
+    assert 6 not in sampled_reads  # never sampled again from scratch: grown trade by trade

@@ -118,8 +118,7 @@ def get_question_and_competition(
 
 
 def viewable_question(session: Session, user_id: int | None, question_id: object) -> Question:
-    q = get_question(session, question_id)
-    comp = session.get(Competition, q.competition_id)
+    q, comp = get_question_and_competition(session, question_id)
     if not can_view(session, user_id, comp):
         raise NotFound("No such question.")
     return q

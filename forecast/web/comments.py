@@ -22,10 +22,11 @@ def comments_context(question) -> dict:
     return {
         "question_id": question.id,
         "comments": comments.comments_for(session, question.id, include_hidden=moderator),
-        "comment_form": CommentForm(formdata=None),
+        # Forms (and their CSRF tokens) only for those who will see them.
+        "comment_form": CommentForm(formdata=None) if member else None,
         "comment_moderator": moderator,
         "comment_member": member,
-        "comment_confirm": ConfirmForm(formdata=None),
+        "comment_confirm": ConfirmForm(formdata=None) if moderator else None,
     }
 
 

@@ -83,6 +83,8 @@ class Competition(SQLModel, table=True):
     end_at: datetime | None = _when(nullable=True)
     closed_at: datetime | None = _when(nullable=True)  # when its owner closed it
     created_at: datetime = _when()
+    # Kept by each join: the leaderboard's version check reads it, not a count of members.
+    member_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Membership(SQLModel, table=True):

@@ -564,6 +564,7 @@ def _join(s: Session, comp: Competition, user_ids: list[int], joined_at: datetim
             for mid in mids
         ],
     )
+    competitions.count_members(s, comp.id, len(mids))
     return list(mids)
 
 

@@ -6,6 +6,7 @@ import re
 import secrets
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from forecast.market.money import UNIT, MoneyError, to_units
@@ -80,7 +81,18 @@ def add_member(
     session.add(member)
     session.flush()
     ledger.grant(session, member, competition.starting_balance)
+    count_members(session, competition.id, 1)
     return member
+
+
+def count_members(session: Session, competition_id: int, joined: int) -> None:
+    """Add ``joined`` to the competition's member count, in SQL (concurrent joins add up)."""
+    c = Competition.__table__.c
+    session.execute(
+        update(Competition.__table__)
+        .where(c.id == competition_id)
+        .values(member_count=c.member_count + joined)
+    )
 
 
 def create_competition(

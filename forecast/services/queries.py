@@ -460,9 +460,10 @@ def _board_version(session: Session, comp: Competition) -> tuple:
 
     Points move in three ways only, each counted here: a trade adds to its
     question's trade_count (prices, positions, balances, counts); a join adds
-    a member (the starting grant); resolve, cancel and undo are moderator
-    actions (payouts, refunds, reversals, scores).  Three index lookups, none
-    of which grows with trades or with members' wallets.  Sums and counts,
+    to the competition's member_count (the starting grant); resolve, cancel
+    and undo are moderator actions (payouts, refunds, reversals, scores).
+    One row, the questions' counters and an index count: none of it grows
+    with trades or members.  Sums and counts,
     not newest ids: transactions commit out of id order.
     """
     row = session.execute(_VERSION_SQL, {"c": comp.id}).one()
@@ -470,7 +471,7 @@ def _board_version(session: Session, comp: Competition) -> tuple:
 
 
 _VERSION_SQL = text(
-    "SELECT (SELECT count(*) FROM membership WHERE competition_id = :c), "
+    "SELECT (SELECT member_count FROM competition WHERE id = :c), "
     "(SELECT sum(trade_count) FROM question WHERE competition_id = :c), "
     "(SELECT count(*) FROM moderatoraction WHERE competition_id = :c)"
 )

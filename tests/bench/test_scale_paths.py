@@ -170,3 +170,20 @@ def test_a_kept_history_grows_by_the_new_trades_and_stays_a_sample(
     (kept,) = queries._HISTORIES.values()
     assert kept.trade_count == 13 and len(kept.micros) <= 5
     assert 6 not in sampled_reads  # never sampled again from scratch: grown trade by trade
+
+
+def test_a_join_shows_on_the_kept_leaderboard_at_once(db, make_user, public):
+    make_user("first")
+
+    def names() -> set[str]:
+        with db.session() as s:
+            comp = s.exec(select(Competition).where(Competition.slug == "public")).one()
+            return {r.username for r in queries.leaderboard(s, comp)}
+
+    assert "first" in names()
+    make_user("second")  # every new account joins the public competition
+    assert {"first", "second"} <= names()
+    with db.session() as s:
+        comp = s.exec(select(Competition).where(Competition.slug == "public")).one()
+        count = len(s.exec(select(Membership).where(Membership.competition_id == comp.id)).all())
+        assert comp.member_count == count

@@ -6,6 +6,8 @@ Amounts are ints of money.UNIT; the JSON helpers turn them into numbers.
 from __future__ import annotations
 
 import itertools
+import logging
+import threading
 import time
 from array import array
 from collections import OrderedDict, defaultdict
@@ -453,6 +455,7 @@ SLOW_LEADERBOARD = 0.05  # seconds: only a leaderboard slower than this is ever 
 
 
 _SERIALS = itertools.count(1)
+log = logging.getLogger(__name__)
 
 
 def _board_version(session: Session, comp: Competition) -> tuple:
@@ -489,29 +492,69 @@ def leaderboard(
     computed and returns it again while the competition's version (see
     _board_version) is unchanged, so repeated views cost one small query.
     With ``max_age`` > 0, a leaderboard that took more than SLOW_LEADERBOARD
-    to compute is also reused for up to ``max_age`` seconds after a change
-    (pages say how old it is); small competitions are always exact.
+    to compute and is out of date is returned as it is, if it is at most
+    ``max_age`` seconds old, while a thread of this process computes the new
+    one (one at a time): a large competition's views never wait for it, and
+    are behind by about the time it takes (pages say how old it is).  Small
+    competitions, and callers passing no ``max_age``, are always exact.
     """
     ended = competitions.ended_at(comp)
     key = (str(session.get_bind().url), comp.id, comp.created_at, by, ended)
     # Final standings do not change: computed once per process.
     version = _board_version(session, comp) if ended is None else ("final",)
     board = _BOARDS.get(key)
-    now = time.monotonic()
-    if board is not None and (
-        board.version == version
-        or (max_age > 0 and board.cost >= SLOW_LEADERBOARD and now - board.at <= max_age)
-    ):
+    if board is not None and board.version == version:
         return board.standings
-    started = time.perf_counter()
+    if (
+        board is not None
+        and max_age > 0
+        and board.cost >= SLOW_LEADERBOARD
+        and time.monotonic() - board.at <= max_age
+    ):
+        _refresh_later(session.get_bind(), key, comp.id, by, ended)
+        return board.standings
+    return _compute_and_keep(session, comp, key, version, by, ended)
+
+
+def _compute_and_keep(
+    session: Session, comp: Competition, key: tuple, version: tuple, by: str, ended
+) -> Standings:
+    at, started = time.monotonic(), time.perf_counter()
     standings = Standings(_compute_leaderboard(session, comp, by, ended))
     standings.as_of = ended or utcnow()
     standings.final = ended is not None
     standings.serial = next(_SERIALS)
-    if len(_BOARDS) >= 64:
-        _BOARDS.pop(next(iter(_BOARDS)))
-    _BOARDS[key] = _Board(version, now, time.perf_counter() - started, standings)
+    if key not in _BOARDS and len(_BOARDS) >= 64:
+        _BOARDS.pop(next(iter(_BOARDS)), None)
+    _BOARDS[key] = _Board(version, at, time.perf_counter() - started, standings)
     return standings
+
+
+_REFRESHING: set[tuple] = set()
+_REFRESH_LOCK = threading.Lock()
+
+
+def _refresh_later(engine, key: tuple, comp_id: int, by: str, ended) -> None:
+    """Compute a leaderboard again in a thread of its own (unless one already is)."""
+    with _REFRESH_LOCK:
+        if key in _REFRESHING:
+            return
+        _REFRESHING.add(key)
+
+    def run() -> None:
+        try:
+            with Session(engine) as s:
+                comp = s.get(Competition, comp_id)
+                if comp is not None:
+                    version = _board_version(s, comp) if ended is None else ("final",)
+                    _compute_and_keep(s, comp, key, version, by, ended)
+        except Exception:  # the next view computes it in the request instead
+            log.exception("refreshing a leaderboard failed")
+        finally:
+            with _REFRESH_LOCK:
+                _REFRESHING.discard(key)
+
+    threading.Thread(target=run, name="leaderboard-refresh", daemon=True).start()
 
 
 def _compute_leaderboard(

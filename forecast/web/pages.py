@@ -250,7 +250,7 @@ def competition_home(slug: str):
 
 
 LEADERBOARD_PAGE = 100  # rows a page; the viewer's own row is always shown
-LEADERBOARD_MAX_AGE = 15  # seconds a slow (large) leaderboard may be reused; the page says when
+LEADERBOARD_MAX_AGE = 300  # a large leaderboard this old at most is shown while it is redone
 
 
 @bp.get("/c/<slug>/leaderboard")

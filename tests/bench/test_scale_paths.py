@@ -187,3 +187,38 @@ def test_a_join_shows_on_the_kept_leaderboard_at_once(db, make_user, public):
         comp = s.exec(select(Competition).where(Competition.slug == "public")).one()
         count = len(s.exec(select(Membership).where(Membership.competition_id == comp.id)).all())
         assert comp.member_count == count
+
+
+def test_a_slow_leaderboard_is_redone_in_the_background_while_the_old_one_shows(
+    db, tx, make_user, make_question, monkeypatch
+):
+    import time
+
+    q = make_question()
+    alice = make_user("alice")
+    with db.session() as s:
+        yes = queries.outcomes_of(s, q.id)[0].id
+    monkeypatch.setattr(queries, "SLOW_LEADERBOARD", 0.0)  # every board counts as slow
+
+    def trades(max_age: float) -> int:
+        with db.session() as s:
+            comp = s.exec(select(Competition).where(Competition.slug == "public")).one()
+            return {r.username: r.trades for r in queries.leaderboard(s, comp, max_age=max_age)}[
+                "alice"
+            ]
+
+    assert trades(3600) == 0
+    _buy(tx, alice.id, q.id, yes)
+    computed = []
+    real = queries._compute_leaderboard
+    monkeypatch.setattr(
+        queries, "_compute_leaderboard", lambda *a, **k: computed.append(1) or real(*a, **k)
+    )
+    assert trades(3600) == 0  # the kept board, at once; a thread redoes it
+    for _ in range(200):
+        if not queries._REFRESHING and computed:
+            break
+        time.sleep(0.01)
+    assert computed == [1]
+    assert trades(3600) == 1  # the thread's board: no view computed it
+    assert computed == [1]

@@ -101,7 +101,7 @@ def test_a_moderator_writes_and_resolves_a_question_in_chromium(
     page.get_by_label("Liquidity b (points)").fill("0")
     page.get_by_role("button", name="Create question").click()
     error = page.locator("#liquidity-error")
-    assert "more than zero" in error.inner_text()
+    assert "between 1 and 1,000,000" in error.inner_text()
     assert page.get_by_label("Title").input_value() == "Which team wins?"
     page.screenshot(path=str(tmp_path / "new-question-error.png"), full_page=True)
     page.get_by_label("Liquidity b (points)").fill("50")

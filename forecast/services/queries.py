@@ -11,7 +11,7 @@ import threading
 import time
 from array import array
 from collections import OrderedDict, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import groupby
@@ -341,12 +341,10 @@ def competition_questions(session: Session, comp: Competition) -> list[Question]
     return sorted(qs, key=lambda q: (order[effective_status(q, now)], q.close_at, q.id))
 
 
-def open_prices(
-    session: Session, comp: Competition, *, as_of: datetime | None = None
-) -> dict[int, float]:
-    """The current probability of each outcome of the competition's open and closed questions.
+def _unsettled(session: Session, comp: Competition, as_of: datetime | None) -> dict:
+    """The competition's open and closed questions: id -> (trade_count, {outcome id: price}).
 
-    With ``as_of`` (a competition's end), also of the questions resolved or
+    With ``as_of`` (a competition's end), also the questions resolved or
     cancelled after it: they were still open then, and nobody has traded
     them since, so their probabilities are the ones they had.
     """
@@ -355,18 +353,47 @@ def open_prices(
     if as_of is not None:
         unsettled = unsettled | (qt.resolved_at > as_of)
     rows = session.execute(
-        select(qt.id, qt.liquidity, ot.id, ot.q)
+        select(qt.id, qt.trade_count, qt.liquidity, ot.id, ot.q)
         .join(Outcome.__table__, ot.question_id == qt.id)
         .where(qt.competition_id == comp.id, unsettled)
         .order_by(qt.id, ot.position)
     ).all()
-    price: dict[int, float] = {}
-    for _, group in groupby(rows, key=lambda r: r[0]):
+    found: dict[int, tuple[int, dict[int, float]]] = {}
+    for qid, group in groupby(rows, key=lambda r: r[0]):
         outs = list(group)
-        price.update(
-            zip((r[2] for r in outs), prices([r[3] for r in outs], outs[0][1]), strict=True)
-        )
-    return price
+        probs = prices([r[4] for r in outs], outs[0][2])
+        found[qid] = (outs[0][1], dict(zip((r[3] for r in outs), probs, strict=True)))
+    return found
+
+
+def _mark(rows, price: dict[int, float]) -> dict[int, int]:
+    """(member, outcome, shares) rows of one question, ordered by member then outcome:
+    each member's holding marked at ``price``, rounded down."""
+    value: dict[int, float] = {}
+    for mid, oid, shares in rows:
+        value[mid] = value.get(mid, 0.0) + shares * price[oid]
+    return {mid: int(v) for mid, v in value.items()}
+
+
+@dataclass(frozen=True)
+class _QuestionMarks:
+    """One question's holders and their holdings' value, as of its trade_count."""
+
+    trade_count: int
+    members: array  # membership ids
+    values: array  # units, in members' order
+
+
+@dataclass
+class _Marks:
+    """A competition's kept marks: each unsettled question's, and their sum per member."""
+
+    questions: dict[int, _QuestionMarks] = field(default_factory=dict)
+    totals: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+
+_MARKS: OrderedDict[tuple, _Marks] = OrderedDict()
+_MARKS_LOCK = threading.Lock()  # a view and a leaderboard being redone may both update them
 
 
 def open_values(
@@ -376,42 +403,64 @@ def open_values(
     member_id: int | None = None,
     as_of: datetime | None = None,
 ) -> dict[int, int]:
-    """Each member's open positions marked at the current probabilities (units, rounded down).
+    """Each member's open positions marked at the current probabilities, in units:
+    each question's holding rounded down, summed over the questions.
 
-    ``as_of``: the positions that were open at that moment (see open_prices).
+    ``as_of``: the positions that were open at that moment (see _unsettled).
+    ``member_id`` limits it to one member (their index, not every position).
 
-    ``member_id`` limits it to one member (their index, not every position of
-    the competition).  PostgreSQL sums in the database over a table of the
-    prices; SQLite reads the positions in table order (a plain scan beats
-    looking each one up by question) and sums them here.
+    This process keeps each question's marks and each member's sum of them,
+    and reads a question's positions again only when a trade has changed
+    them (its trade_count): after a trade, that question's holders are
+    marked again and their sums moved by the difference (integers, so
+    exactly).  Nothing here grows with the number of trades.
     """
-    price = open_prices(session, comp, as_of=as_of)
-    if not price:
-        return {}
-    if session.get_bind().dialect.name == "postgresql":
-        params: dict = {"oids": list(price), "ps": list(price.values())}
-        where = "position.shares > 0"
-        if member_id is not None:
-            where += " AND position.membership_id = :member"
-            params["member"] = member_id
-        sql = (
-            "SELECT position.membership_id, SUM(position.shares * v.price) FROM position "
-            "JOIN unnest(CAST(:oids AS INTEGER[]), CAST(:ps AS DOUBLE PRECISION[])) "
-            f"AS v(oid, price) ON v.oid = position.outcome_id WHERE {where} "
-            "GROUP BY position.membership_id"
-        )
-        return {mid: int(v) for mid, v in session.execute(text(sql), params)}
+    questions = _unsettled(session, comp, as_of)
     p = Position.__table__.c
-    stmt = select(p.membership_id, p.outcome_id, p.shares).where(p.shares > 0)
     if member_id is not None:
-        stmt = stmt.where(p.membership_id == member_id)
-    value: dict[int, float] = defaultdict(float)
-    # In slices, so a worker does not hold every position of the site at once.
-    for rows in session.execute(stmt.execution_options(yield_per=20_000)).partitions():
-        for mid, oid, shares in rows:
-            if oid in price:
-                value[mid] += shares * price[oid]
-    return {mid: int(v) for mid, v in value.items()}
+        rows = session.execute(
+            select(p.question_id, p.membership_id, p.outcome_id, p.shares)
+            .where(p.membership_id == member_id, p.shares > 0)
+            .order_by(p.question_id, p.outcome_id)
+        ).all()
+        total = 0
+        for qid, group in groupby(rows, key=lambda r: r[0]):
+            if qid in questions:
+                total += sum(_mark((r[1:] for r in group), questions[qid][1]).values())
+        return {member_id: total} if total else {}
+    key = (str(session.get_bind().url), comp.id, comp.created_at, as_of)
+    with _MARKS_LOCK:
+        kept = _MARKS.get(key) or _Marks()
+        _MARKS[key] = kept
+        _MARKS.move_to_end(key)
+        while len(_MARKS) > 8:
+            _MARKS.popitem(last=False)
+        totals = kept.totals
+        for qid in [q for q in kept.questions if q not in questions]:  # settled since
+            _add(totals, kept.questions.pop(qid), -1)
+        for qid, (trade_count, price) in questions.items():
+            old = kept.questions.get(qid)
+            if old is not None and old.trade_count == trade_count:
+                continue
+            value = _mark(
+                session.execute(
+                    select(p.membership_id, p.outcome_id, p.shares)
+                    .where(p.question_id == qid, p.shares > 0)
+                    .order_by(p.membership_id, p.outcome_id)
+                ),
+                price,
+            )
+            new = _QuestionMarks(trade_count, array("q", value.keys()), array("q", value.values()))
+            if old is not None:
+                _add(totals, old, -1)
+            _add(totals, new, 1)
+            kept.questions[qid] = new
+        return {mid: v for mid, v in totals.items() if v}
+
+
+def _add(totals: dict[int, int], marks: _QuestionMarks, sign: int) -> None:
+    for mid, v in zip(marks.members, marks.values, strict=True):
+        totals[mid] += sign * v
 
 
 @dataclass

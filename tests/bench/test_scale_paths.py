@@ -222,3 +222,47 @@ def test_a_slow_leaderboard_is_redone_in_the_background_while_the_old_one_shows(
     assert computed == [1]
     assert trades(3600) == 1  # the thread's board: no view computed it
     assert computed == [1]
+
+
+def test_kept_marks_equal_marks_made_afresh_after_every_kind_of_change(
+    db, tx, make_user, make_question
+):
+    from forecast.services import resolution
+
+    admin = make_user("admin", admin=True)
+    players = [make_user(f"player{k}") for k in range(4)]
+    qs = [make_question(title=f"Q{k}") for k in range(3)]
+    mc = make_question(kind="multiple_choice", outcomes=["A", "B", "C"], title="MC")
+    with db.session() as s:
+        outs = {q.id: [o.id for o in queries.outcomes_of(s, q.id)] for q in [*qs, mc]}
+
+    def kept_and_fresh() -> tuple[dict, dict]:
+        with db.session() as s:
+            comp = s.exec(select(Competition).where(Competition.slug == "public")).one()
+            kept = queries.open_values(s, comp)
+            queries._MARKS.clear()
+            fresh = queries.open_values(s, comp)
+            members = s.exec(select(Membership).where(Membership.competition_id == comp.id))
+            each = {
+                m.id: v
+                for m in members
+                if (v := queries.open_values(s, comp, member_id=m.id).get(m.id, 0))
+            }
+        return kept, fresh, each
+
+    kept_and_fresh()  # marks kept from here on
+    changes = [
+        lambda: _buy(tx, players[0].id, qs[0].id, outs[qs[0].id][0], spend=30),
+        lambda: _buy(tx, players[1].id, qs[0].id, outs[qs[0].id][1], spend=20),
+        lambda: _buy(tx, players[2].id, mc.id, outs[mc.id][2], spend=25),
+        lambda: _buy(tx, players[3].id, qs[1].id, outs[qs[1].id][0], spend=10),
+        lambda: tx(lambda s: resolution.resolve(
+            session=s, user_id=admin.id, question_id=qs[0].id, outcome_id=outs[qs[0].id][0])),
+        lambda: tx(lambda s: resolution.cancel(session=s, user_id=admin.id, question_id=qs[1].id)),
+        lambda: tx(lambda s: resolution.undo(session=s, user_id=admin.id, question_id=qs[1].id)),
+        lambda: _buy(tx, players[0].id, mc.id, outs[mc.id][0], spend=5),
+    ]
+    for change in changes:
+        change()
+        kept, fresh, each = kept_and_fresh()
+        assert kept == fresh == each

@@ -163,3 +163,22 @@ def test_generator_counts_the_questions_each_member_traded(db):
         )
         for mid, n in s.execute(select(Membership.id, Membership.questions_traded)).all():
             assert n == want.get(mid, 0)
+
+
+def test_hotspots_profiles_a_page_a_trade_and_the_leaderboard(tmp_path, capsys, monkeypatch):
+    from bench import generate, hotspots
+
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    tokens = tmp_path / "tokens.json"
+    generate.main(["--size", "tiny", "--db", url, "--tokens-file", str(tokens)])
+    for name in ("FORECAST_DATABASE_URL", "FORECAST_RATELIMIT", "FORECAST_BENCH_FLOOR",
+                 "FORECAST_INSTANCE_PATH"):
+        monkeypatch.setenv(name, "")  # hotspots sets these; monkeypatch puts them back
+    for target in ("home", "trade"):
+        hotspots.main([target, "--db", url, "--requests", "3", "--lines", "3",
+                       "--tokens-file", str(tokens)])
+    hotspots.main(["leaderboard-compute", "--db", url])
+    printed = capsys.readouterr().out
+    print(printed)
+    assert "home: " in printed and "trade: " in printed and "function calls a request" in printed
+    assert printed.count("version check") == 3

@@ -33,12 +33,16 @@ def database_url(db: str, size: str) -> str:
 class Progress:
     """A one-line progress bar on stderr: stage, count, rate, time left."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, stream=None) -> None:
+        self._stream = stream  # None: whatever sys.stderr is when drawing (tests swap it)
         self.stage = ""
         self.finished = ""
         self.started = time.perf_counter()
         self.last = 0.0
+
+    @property
+    def stream(self):
+        return self._stream or sys.stderr
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         now = time.perf_counter()

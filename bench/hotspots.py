@@ -73,7 +73,7 @@ def leaderboard_compute(url: str) -> None:
         comp = s.exec(select(Competition).where(Competition.slug == "public")).one()
         for _ in range(3):
             t = time.perf_counter()
-            queries._board_version(s, comp)
+            queries._board_version(s, comp, None)
             version = time.perf_counter() - t
             t = time.perf_counter()
             rows = queries._compute_leaderboard(s, comp, "net_worth")

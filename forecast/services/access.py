@@ -84,9 +84,14 @@ def require_moderator(session: Session, user_id: int, competition_id: int) -> Us
     return user
 
 
-def get_question(session: Session, question_id: object, *, lock: bool = False) -> Question:
+def _question_id(question_id: object) -> int:
     if isinstance(question_id, bool) or not isinstance(question_id, int):
         raise NotFound("No such question.")
+    return question_id
+
+
+def get_question(session: Session, question_id: object, *, lock: bool = False) -> Question:
+    question_id = _question_id(question_id)
     if lock:
         stmt = select(Question).where(Question.id == question_id)
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
@@ -102,8 +107,7 @@ def get_question_and_competition(
     session: Session, question_id: object, *, lock: bool = False
 ) -> tuple[Question, Competition]:
     """The question (locked when ``lock``: FOR UPDATE OF question) and its competition, one read."""
-    if isinstance(question_id, bool) or not isinstance(question_id, int):
-        raise NotFound("No such question.")
+    question_id = _question_id(question_id)
     stmt = (
         select(Question, Competition)
         .join(Competition, Competition.id == Question.competition_id)

@@ -124,11 +124,6 @@ def revoke_token(*, session: Session, user_id: int, token_id: int) -> None:
         session.add(token)
 
 
-def user_for_token(session: Session, plain: str) -> User | None:
-    found = token_and_user(session, plain)
-    return found[1] if found is not None else None
-
-
 def token_and_user(session: Session, plain: str) -> tuple[ApiToken, User] | None:
     """The live token with this text and its active account, in one query; None otherwise."""
     row = session.exec(

@@ -27,9 +27,7 @@ def new_join_code() -> str:
 
 def effective_status(comp: Competition, now: datetime | None = None) -> str:
     """'closed' once the owner closed it or its end date has passed (no job needs to run)."""
-    if comp.status == "open" and comp.end_at is not None and comp.end_at <= (now or utcnow()):
-        return "closed"
-    return comp.status
+    return "open" if ended_at(comp, now) is None else "closed"
 
 
 def ended_at(comp: Competition, now: datetime | None = None) -> datetime | None:

@@ -321,7 +321,6 @@ def question_index(session: Session, comp: Competition) -> list:
     resolved_outcome_id and kind: what a list needs to find its page and
     what a cached card is keyed by, without building a Question per row.
     """
-    now = utcnow()
     qt = Question.__table__.c
     rows = session.execute(
         select(
@@ -329,16 +328,23 @@ def question_index(session: Session, comp: Competition) -> list:
             qt.resolved_outcome_id, qt.kind,
         ).where(qt.competition_id == comp.id)
     ).all()
-    order = {"open": 0, "closed": 1, "resolved": 2, "cancelled": 3}
-    return sorted(rows, key=lambda q: (order[effective_status(q, now)], q.close_at, q.id))
+    return _in_list_order(rows)
 
 
 def competition_questions(session: Session, comp: Competition) -> list[Question]:
     """Open questions closing soonest first, then closed, then resolved and cancelled."""
+    return _in_list_order(session.exec(select(Question).where(Question.competition_id == comp.id)))
+
+
+_LIST_ORDER = {"open": 0, "closed": 1, "resolved": 2, "cancelled": 3}
+
+
+def _in_list_order(questions) -> list:
+    """Questions (or rows with status and close_at) in the order lists show them."""
     now = utcnow()
-    qs = list(session.exec(select(Question).where(Question.competition_id == comp.id)))
-    order = {"open": 0, "closed": 1, "resolved": 2, "cancelled": 3}
-    return sorted(qs, key=lambda q: (order[effective_status(q, now)], q.close_at, q.id))
+    return sorted(
+        questions, key=lambda q: (_LIST_ORDER[effective_status(q, now)], q.close_at, q.id)
+    )
 
 
 def _unsettled(session: Session, comp: Competition, as_of: datetime | None) -> dict:
@@ -507,7 +513,7 @@ _SERIALS = itertools.count(1)
 log = logging.getLogger(__name__)
 
 
-def _board_version(session: Session, comp: Competition) -> tuple:
+def _board_version(session: Session, comp: Competition, ended: datetime | None) -> tuple:
     """What the standings depend on, cheaply: it changes whenever a standing can.
 
     Points move in three ways only, each counted here: a trade adds to its
@@ -515,9 +521,12 @@ def _board_version(session: Session, comp: Competition) -> tuple:
     to the competition's member_count (the starting grant); resolve, cancel
     and undo are moderator actions (payouts, refunds, reversals, scores).
     One row, the questions' counters and an index count: none of it grows
-    with trades or members.  Sums and counts,
-    not newest ids: transactions commit out of id order.
+    with trades or members.  Sums and counts, not newest ids: transactions
+    commit out of id order.  A competition that has ended has final
+    standings: they never change.
     """
+    if ended is not None:
+        return ("final",)
     row = session.execute(_VERSION_SQL, {"c": comp.id}).one()
     return (*row, comp.starting_balance)
 
@@ -549,8 +558,7 @@ def leaderboard(
     """
     ended = competitions.ended_at(comp)
     key = (str(session.get_bind().url), comp.id, comp.created_at, by, ended)
-    # Final standings do not change: computed once per process.
-    version = _board_version(session, comp) if ended is None else ("final",)
+    version = _board_version(session, comp, ended)
     board = _BOARDS.get(key)
     if board is not None and board.version == version:
         return board.standings
@@ -595,7 +603,7 @@ def _refresh_later(engine, key: tuple, comp_id: int, by: str, ended) -> None:
             with Session(engine) as s:
                 comp = s.get(Competition, comp_id)
                 if comp is not None:
-                    version = _board_version(s, comp) if ended is None else ("final",)
+                    version = _board_version(s, comp, ended)
                     _compute_and_keep(s, comp, key, version, by, ended)
         except Exception:  # the next view computes it in the request instead
             log.exception("refreshing a leaderboard failed")

@@ -153,17 +153,15 @@ class Market:
     outcomes: list[Outcome]
 
 
-def open_market(
-    session: Session, user_id: int, question_id: object, *, lock: bool = True
-) -> Market:
-    """Load (and lock) what a trade on ``question_id`` needs, checking the caller may trade there.
+def open_market(session: Session, user_id: int, question_id: object) -> Market:
+    """Load and lock what a trade on ``question_id`` needs, checking the caller may trade there.
 
     Raises NotFound for an unknown question (or one the caller may not see),
     Forbidden for a non-member.  Pass the result to ``trade``/``quote`` as
     ``market`` so a caller that checks first does not read it all twice.
     """
-    question, comp = access.get_question_and_competition(session, question_id, lock=lock)
-    member = access.require_member(session, user_id, comp, lock=lock)
+    question, comp = access.get_question_and_competition(session, question_id, lock=True)
+    member = access.require_member(session, user_id, comp, lock=True)
     return Market(question, comp, member, outcomes_of(session, question.id))
 
 

@@ -150,6 +150,12 @@ def _join_url(comp: Competition) -> str:
     return _optional_url("competitions.join", f"/c/{comp.slug}/join", slug=comp.slug)
 
 
+def _page_of(count: int, size: int) -> tuple[int, int]:
+    """(the page asked for in ?page=, brought within range; how many pages) for ``count`` rows."""
+    pages = max(1, -(-count // size))
+    return min(max(request.args.get("page", 1, type=int) or 1, 1), pages), pages
+
+
 # ---------------------------------------------------------------- competition home
 
 
@@ -196,13 +202,10 @@ def _competition_page(comp: Competition):
     ordered = queries.question_index(session, comp)
     statuses = [effective_status(q, now, comp) for q in ordered]
     open_total = statuses.count("open")
-    pages = max(1, -(-len(ordered) // QUESTIONS_PAGE))
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    page, pages = _page_of(len(ordered), QUESTIONS_PAGE)
     at = slice((page - 1) * QUESTIONS_PAGE, page * QUESTIONS_PAGE)
-    url = str(session.get_bind().url)
     keys = [
-        ("card", url, q.id, q.created_at, q.trade_count, status, q.title, q.close_at,
-         q.resolved_outcome_id)
+        _question_key("card", session, q, status, q.title, q.close_at, q.resolved_outcome_id)
         for q, status in zip(ordered[at], statuses[at], strict=True)
     ]
     missing = [k[2] for k in keys if k not in _DRAWN]
@@ -262,8 +265,7 @@ def leaderboard(slug: str):
     comp = _competition(slug)
     by = "brier" if request.args.get("by") == "brier" else "net_worth"
     standings = queries.leaderboard(get_session(), comp, by=by, max_age=LEADERBOARD_MAX_AGE)
-    pages = max(1, -(-len(standings) // LEADERBOARD_PAGE))
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    page, pages = _page_of(len(standings), LEADERBOARD_PAGE)
     shown = standings[(page - 1) * LEADERBOARD_PAGE : page * LEADERBOARD_PAGE]
     me = _uid()
     mine = None
@@ -315,8 +317,9 @@ NOW_STEP = 60  # seconds: what runs to "now" (a chart's end, "2 minutes ago") is
 
 
 def _drawn(key: tuple, draw):
-    """A question's chart or recent trades as drawn for ``key`` (which holds its trade
-    count), drawing it only when this process has not yet: many viewers, one drawing."""
+    """What ``draw`` makes for ``key`` (a chart, a table, a question card), drawn only when
+    this process has not drawn it yet: many viewers, one drawing.  The key holds all the
+    drawing depends on (a question's trade count, a leaderboard's serial)."""
     if (hit := _DRAWN.get(key)) is not None:
         _DRAWN.move_to_end(key)
         return hit
@@ -324,6 +327,15 @@ def _drawn(key: tuple, draw):
     while len(_DRAWN) > 512:
         _DRAWN.popitem(last=False)
     return hit
+
+
+def _question_key(kind: str, session, question, *more) -> tuple:
+    """A key for ``_drawn`` of something drawn from ``question`` (or its light row):
+    the database, the question and its trade count, and ``more``."""
+    return (
+        kind, str(session.get_bind().url), question.id, question.created_at,
+        question.trade_count, *more,
+    )
 
 
 def _now_step() -> datetime:
@@ -350,11 +362,8 @@ def _chart(session, question: Question, outcomes: list, status: str) -> object:
             title=f"Probability history: {question.title}",
         )
 
-    return _drawn(
-        ("chart", str(session.get_bind().url), question.id, question.created_at,
-         question.trade_count, status, end, question.title, labels),
-        draw,
-    )
+    key = _question_key("chart", session, question, status, end, question.title, labels)
+    return _drawn(key, draw)
 
 
 def _recent_trades(session, question: Question) -> tuple[list[dict], Markup]:
@@ -365,11 +374,7 @@ def _recent_trades(session, question: Question) -> tuple[list[dict], Markup]:
         html = render_template("partials/_recent_trades.html", recent_trades=trades, oob=False)
         return trades, Markup(html)
 
-    return _drawn(
-        ("trades", str(session.get_bind().url), question.id, question.created_at,
-         question.trade_count, _now_step()),
-        draw,
-    )
+    return _drawn(_question_key("trades", session, question, _now_step()), draw)
 
 
 def _market_context(question: Question, comp: Competition) -> dict:

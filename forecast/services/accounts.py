@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -124,19 +126,34 @@ def revoke_token(*, session: Session, user_id: int, token_id: int) -> None:
         session.add(token)
 
 
-def token_and_user(session: Session, plain: str) -> tuple[ApiToken, User] | None:
-    """The live token with this text and its active account, in one query; None otherwise."""
-    row = session.exec(
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == hash_token(plain))
-    ).first()
-    if row is None:
-        return None
-    token, user = row
-    if token.revoked_at is not None or not user.is_active:
-        return None
-    return token, user
+@dataclass(frozen=True)
+class ApiCaller:
+    """Who a live API token speaks for: the account, and the token's own id and last use."""
+
+    id: int  # the user's
+    username: str
+    is_admin: bool
+    token_id: int
+    token_last_used_at: datetime | None
+
+
+_TOKEN, _USER = ApiToken.__table__, User.__table__
+# Every API request asks this, so it is one statement compiled once, of plain columns.
+_CALLER_SQL = (
+    select(_USER.c.id, _USER.c.username, _USER.c.is_admin, _TOKEN.c.id, _TOKEN.c.last_used_at)
+    .join(_USER, _USER.c.id == _TOKEN.c.user_id)
+    .where(
+        _TOKEN.c.token_hash == bindparam("h"),
+        _TOKEN.c.revoked_at.is_(None),
+        _USER.c.is_active.is_(True),
+    )
+)
+
+
+def api_caller(session: Session, plain: str) -> ApiCaller | None:
+    """The account of a live (not revoked) token with this text, if it is active; else None."""
+    row = session.execute(_CALLER_SQL, {"h": hash_token(plain)}).first()
+    return None if row is None else ApiCaller(*row)
 
 
 def touch_token(*, session: Session, token_id: int, now: datetime | None = None) -> None:

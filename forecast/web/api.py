@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from forecast.db import get_db, get_session, transaction
 from forecast.extensions import csrf, limiter
 from forecast.market.money import to_float
-from forecast.models import Competition, Membership, User, utcnow
+from forecast.models import Competition, Membership, utcnow
 from forecast.services import (
     access,
     accounts,
@@ -124,16 +124,15 @@ def _authenticate() -> None:
     plain = plain.strip()
     if scheme.lower() != "bearer" or not plain:
         raise Unauthorized("Send your API token as 'Authorization: Bearer <token>'.")
-    session = get_session()
-    found = accounts.token_and_user(session, plain)
-    if found is None:
+    caller = accounts.api_caller(get_session(), plain)
+    if caller is None:
         raise Unauthorized("Unknown or revoked API token.")
-    token, user = found
     now = utcnow()
     # At most one write a minute per token, so reads stay reads.
-    if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
-        transaction(lambda s: accounts.touch_token(session=s, token_id=token.id, now=now))
-    g.user = user
+    last = caller.token_last_used_at
+    if last is None or now - last > TOUCH_EVERY:
+        transaction(lambda s: accounts.touch_token(session=s, token_id=caller.token_id, now=now))
+    g.user = caller
 
 
 @bp.before_request
@@ -150,7 +149,7 @@ def _after(resp):
     return resp
 
 
-def _user() -> User:
+def _user() -> accounts.ApiCaller:
     """The caller; 401 without a token."""
     if g.get("user") is None:
         raise Unauthorized("This needs an API token: 'Authorization: Bearer <token>'.")

@@ -198,6 +198,15 @@ def close_competition(*, session: Session, user_id: int, slug: str) -> Competiti
     access.require_moderator(session, user_id, comp.id)
     if comp.slug == PUBLIC_SLUG:
         raise Conflict("The public competition never closes.")
+    # Locked before closed_at is stamped: an undo of a resolution (which reads
+    # this row FOR SHARE, see resolution.undo) finishes first, so its rows
+    # come before the end, or it runs after and sees the competition closed.
+    comp = session.exec(
+        select(Competition)
+        .where(Competition.id == comp.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
     if effective_status(comp) != "open":
         raise Conflict("This competition has already ended.", code="competition_closed")
     comp.status = "closed"

@@ -3,9 +3,11 @@
 Each locks the question first, then the members it pays in ascending id
 order (the order trades use), writes one ModeratorAction, and moves points
 only through the ledger, tagged with that action so an undo can reverse
-exactly those rows.  A question can have thousands of holders, so the rows
-are read and written in bulk (ledger.transfer_many, executemany inserts),
-never one object per holder.
+exactly those rows.  An undo also reads its competition FOR SHARE (between
+the two): once the competition has ended, a settlement made by the end is
+part of the final standings and is not undone.  A question can have
+thousands of holders, so the rows are read and written in bulk
+(ledger.transfer_many, executemany inserts), never one object per holder.
 """
 
 from __future__ import annotations
@@ -19,9 +21,18 @@ from sqlmodel import Session, delete, select
 
 from forecast.db import insert_many
 from forecast.market.scoring import time_averaged_brier
-from forecast.models import LedgerEntry, Membership, Position, Question, Score, Trade, utcnow
+from forecast.models import (
+    Competition,
+    LedgerEntry,
+    Membership,
+    Position,
+    Question,
+    Score,
+    Trade,
+    utcnow,
+)
 from forecast.services import access, ledger
-from forecast.services.competitions import log_action
+from forecast.services.competitions import ended_at, log_action
 from forecast.services.errors import Conflict, Invalid, NotFound, has_nul
 from forecast.services.questions import outcomes_of
 
@@ -193,15 +204,48 @@ def cancel(*, session: Session, user_id: int, question_id: object, note: object 
     return question
 
 
+def _refuse_if_in_final_standings(session: Session, question: Question) -> None:
+    """Refuse to undo a settlement that the frozen final standings count.
+
+    After a competition ends its standings are computed as of the end
+    (queries._compute_leaderboard): a question settled by then counts with
+    its payouts and scores.  Undone later, it would be closed again with no
+    resolved_at, so its position would be valued on top of the payout (whose
+    reversal comes after the end and is taken back out) and its scores would
+    be gone.  A settlement made after the end is still open as of the end,
+    so undoing it changes nothing there and stays allowed.
+
+    The competition row is read FOR SHARE: closing it (FOR UPDATE, then
+    stamping closed_at) waits for this undo, or this undo sees it closed.
+    """
+    comp = session.exec(
+        select(Competition)
+        .where(Competition.id == question.competition_id)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    ).one()
+    end = ended_at(comp)
+    if end is None:
+        return
+    if question.resolved_at is None or question.resolved_at <= end:
+        raise Conflict(
+            "This question was settled before the competition ended; its resolution is "
+            "part of the final standings and cannot be undone.",
+            code="competition_closed",
+        )
+
+
 def undo(*, session: Session, user_id: int, question_id: object, note: object = "") -> Question:
     """Reverse the resolution or cancellation exactly; the question goes back to closed.
 
-    Its scores are removed.  Raises Forbidden, Conflict (not resolved).
+    Its scores are removed.  Raises Forbidden, Conflict (not_resolved; or
+    competition_closed: settled by the end of a competition that has ended).
     """
     question = _open_for_resolution(session, user_id, question_id)
     note, _ = _check_text(note, "")
     if question.status not in ("resolved", "cancelled") or question.resolution_action_id is None:
         raise Conflict("This question is not resolved.", code="not_resolved")
+    _refuse_if_in_final_standings(session, question)
     previous = question.resolution_action_id
     action = log_action(
         session,

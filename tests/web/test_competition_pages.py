@@ -321,3 +321,130 @@ def test_final_standings_are_frozen_when_the_competition_ends(
     r = client.post("/c/term/close", data={"csrf_token": csrf(client, "/c/term/settings")},
                     follow_redirects=True)
     assert "already ended" in r.get_data(as_text=True)
+
+
+def _settle_then_end_scene(db, tx, teacher, make_user, make_question, slug):
+    """A competition with ann and ben holding both sides of two questions; returns helpers."""
+    from forecast.models import LedgerEntry, ModeratorAction, Score
+    from forecast.services import queries
+
+    comp = tx(lambda s: competitions.create_competition(
+        session=s, user_id=teacher.id, name="Term", slug=slug, starting_balance=100))
+    first = make_question(competition=comp, user_id=teacher.id, title="First?")
+    second = make_question(competition=comp, user_id=teacher.id, title="Second?")
+    ann, ben = make_user("ann"), make_user("ben")
+    for u in (ann, ben):
+        tx(lambda s, u=u: competitions.join(session=s, user_id=u.id, slug=slug, code=comp.join_code))
+    for q in (first, second):
+        yes, no = (o.id for o in tx(lambda s, q=q: outcomes_of(s, q.id)))
+        for user, oid in ((ann, yes), (ben, no)):
+            order = trading.parse_order(outcome_id=oid, spend=20)
+            tx(lambda s, user=user, q=q, order=order: trading.trade(
+                session=s, user_id=user.id, question_id=q.id, order=order))
+
+    def board(by="net_worth"):
+        with db.session() as s:
+            return [(x.username, x.net_worth, x.balance, x.brier, x.scored)
+                    for x in queries.leaderboard(s, s.get(Competition, comp.id), by=by)]
+
+    def snapshot():
+        """Everything an undo would write: balances, scores, ledger, audit log, questions."""
+        with db.session() as s:
+            count = lambda model: len(s.exec(select(model.id)).all())  # noqa: E731
+            return (
+                sorted((m.id, m.balance) for m in s.exec(
+                    select(Membership).where(Membership.competition_id == comp.id))),
+                sorted((x.question_id, x.membership_id, x.brier) for x in s.exec(select(Score))),
+                count(LedgerEntry),
+                count(ModeratorAction),
+                [(q.status, q.resolved_outcome_id, q.resolved_at, q.resolution_action_id)
+                 for q in (s.get(Question, first.id), s.get(Question, second.id))],
+            )
+
+    def yes_of(q):
+        return tx(lambda s: outcomes_of(s, q.id))[0].id
+
+    return comp, first, second, board, snapshot, yes_of
+
+
+@pytest.mark.parametrize("ending", ["closed by owner", "end date passed"])
+def test_a_resolution_made_before_the_end_cannot_be_undone_after_it(
+        client, db, tx, teacher, make_user, make_question, ending):
+    from forecast.models import utcnow
+    from forecast.services import accounts, resolution
+    from forecast.services.errors import Conflict
+
+    comp, first, second, board, snapshot, yes_of = _settle_then_end_scene(
+        db, tx, teacher, make_user, make_question, "term")
+    # Both settled in term: one resolved, one cancelled (N/A).
+    tx(lambda s: resolution.resolve(session=s, user_id=teacher.id, question_id=first.id,
+                                    outcome_id=yes_of(first)))
+    tx(lambda s: resolution.cancel(session=s, user_id=teacher.id, question_id=second.id))
+    if ending == "closed by owner":
+        tx(lambda s: competitions.close_competition(session=s, user_id=teacher.id, slug="term"))
+    else:
+        with db.session() as s:
+            c = s.get(Competition, comp.id)
+            c.end_at = utcnow()  # not before the resolutions: they were made in term
+            s.add(c)
+            s.commit()
+    final, final_brier, before = board(), board("brier"), snapshot()
+    assert {n: scored for n, *_, scored in final} == {"teacher": 0, "ann": 1, "ben": 1}
+    message = "settled before the competition ended"
+
+    for q in (first, second):  # the service refuses
+        with pytest.raises(Conflict) as e:
+            tx(lambda s, q=q: resolution.undo(session=s, user_id=teacher.id, question_id=q.id))
+        assert e.value.code == "competition_closed" and message in e.value.message
+        assert e.value.status == 409
+
+    # The JSON API answers 409 in the documented error shape.
+    token = tx(lambda s: accounts.create_token(session=s, user_id=teacher.id, name="t"))[1]
+    r = client.delete(f"/api/v1/questions/{first.id}/resolution",
+                      headers={"Authorization": f"Bearer {token}"}, json={"note": "Oops."})
+    assert r.status_code == 409
+    body = r.get_json()
+    assert set(body) == {"error"} and body["error"]["code"] == "competition_closed"
+    assert message in body["error"]["message"]
+
+    # The moderator page shows the message on the form, with a 409.
+    login(client, teacher)
+    path = f"/moderate/questions/{second.id}/undo"
+    r = client.post(path, data={"csrf_token": csrf(client, path), "note": "Oops."})
+    assert r.status_code == 409
+    assert message in r.get_data(as_text=True)
+
+    # Nothing moved: no reversal, no audit line, scores and final standings as they were.
+    assert snapshot() == before
+    assert board() == final and board("brier") == final_brier
+
+
+def test_a_resolution_made_after_the_end_can_still_be_undone(
+        db, tx, teacher, make_user, make_question):
+    from forecast.services import resolution
+
+    comp, first, second, board, snapshot, yes_of = _settle_then_end_scene(
+        db, tx, teacher, make_user, make_question, "term")
+    tx(lambda s: resolution.resolve(session=s, user_id=teacher.id, question_id=first.id,
+                                    outcome_id=yes_of(first)))
+    tx(lambda s: competitions.close_competition(session=s, user_id=teacher.id, slug="term"))
+    final, final_brier = board(), board("brier")
+
+    # After the end the other question is resolved, then the moderator undoes that.
+    tx(lambda s: resolution.resolve(session=s, user_id=teacher.id, question_id=second.id,
+                                    outcome_id=yes_of(second)))
+    assert board() == final
+    q = tx(lambda s: resolution.undo(session=s, user_id=teacher.id, question_id=second.id,
+                                     note="Wrong source."))
+    assert q.status == "closed" and q.resolved_at is None
+    # The final standings never counted it, before or after the undo.
+    assert board() == final and board("brier") == final_brier
+    # It can be resolved (and undone) again; the one settled in term still cannot.
+    tx(lambda s: resolution.cancel(session=s, user_id=teacher.id, question_id=second.id))
+    tx(lambda s: resolution.undo(session=s, user_id=teacher.id, question_id=second.id))
+    assert board() == final
+    from forecast.services.errors import Conflict
+
+    with pytest.raises(Conflict) as e:
+        tx(lambda s: resolution.undo(session=s, user_id=teacher.id, question_id=first.id))
+    assert e.value.code == "competition_closed"

@@ -6,6 +6,7 @@
 
 Targets: floor-page, floor-write, home, question (rotating questions),
 question-one (the same question: what a view costs when nothing changed),
+question-traded (each view right after a trade on its question, the trade untimed),
 leaderboard, trade (through the API, 0.01 points, rotating tokens), and
 leaderboard-compute (the leaderboard's version check and computation
 without HTTP, timed three times).  Uses a database that bench/generate.py
@@ -36,6 +37,7 @@ TARGETS = (
     "home",
     "question",
     "question-one",
+    "question-traded",
     "leaderboard",
     "trade",
     "leaderboard-compute",
@@ -115,9 +117,12 @@ def main(argv: list[str] | None = None) -> None:
     questions = _open_questions(url)
     kind = "sqlite" if url.startswith("sqlite") else "pg"
     tokens: list[str] = []
-    if args.target == "trade":
+    if args.target in ("trade", "question-traded"):
         path = args.tokens_file or OUT / f"tokens_{args.size}_{kind}.json"
         tokens = [t["token"] for t in json.loads(path.read_text())["tokens"]]
+
+    profile: cProfile.Profile | None = None
+    untimed = [0.0]  # seconds spent on requests that are not the target (question-traded)
 
     def one(k: int) -> None:
         qid, oid = questions[k % len(questions)] if questions else (0, 0)
@@ -128,6 +133,26 @@ def main(argv: list[str] | None = None) -> None:
         elif args.target == "home":
             r = client.get("/")
         elif args.target == "question":
+            r = client.get(f"/questions/{qid}")
+        elif args.target == "question-traded":
+            # a view right after a trade on its question: what the load driver's question
+            # phase meets after its trade phase (the trade itself is not timed or profiled)
+            if profile is not None:
+                profile.disable()
+            started = time.perf_counter()
+            for j in range(len(tokens)):  # the next token holder with points left
+                trade = client.post(
+                    f"/api/v1/questions/{qid}/trades",
+                    json={"outcome": oid, "spend": 0.01},
+                    headers={"Authorization": f"Bearer {tokens[(k + j) % len(tokens)]}"},
+                )
+                if trade.status_code != 409:
+                    break
+            untimed[0] += time.perf_counter() - started
+            if trade.status_code != 201:
+                sys.exit(f"trade: {trade.status_code} {trade.get_data(as_text=True)[:200]}")
+            if profile is not None:
+                profile.enable()
             r = client.get(f"/questions/{qid}")
         elif args.target == "question-one":
             r = client.get(f"/questions/{questions[0][0]}")
@@ -147,14 +172,15 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     for k in range(args.requests):
         one(k + args.requests)
-    plain = time.perf_counter() - started
+    plain = time.perf_counter() - started - untimed[0]
+    untimed[0] = 0.0
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.enable()
     for k in range(args.requests):
         one(k)
     profile.disable()
-    elapsed = time.perf_counter() - started
+    elapsed = time.perf_counter() - started - untimed[0]
     out = io.StringIO()
     stats = pstats.Stats(profile, stream=out)
     print(

@@ -18,8 +18,9 @@ from typing import TypeVar
 
 from flask import current_app, g
 from sqlalchemy import JSON, Table, bindparam, create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
 
@@ -68,9 +69,21 @@ class Database:
         self.engine = make_engine(url, pool_size=pool_size)
         self.write_engine = self.engine.execution_options(forecast_write=True)
         self.is_sqlite = url.startswith("sqlite")
+        # One-statement reads outside any transaction (an API token's lookup): on
+        # PostgreSQL no BEGIN and ROLLBACK around them, two round trips fewer.
+        self.autocommit_engine = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    def read_one(self, statement: Executable, params: dict) -> Row | None:
+        """The first row of one read statement, on a connection of its own (None if none)."""
+        with self.autocommit_engine.connect() as conn:
+            return conn.execute(statement, params).first()
 
     def transaction(
         self,

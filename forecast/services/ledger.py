@@ -10,11 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, text, update
+from sqlalchemy import JSON, bindparam, insert, text, update
 from sqlmodel import Session
 
 from forecast.db import insert_many
-from forecast.models import LedgerEntry, Membership, Question, utcnow
+from forecast.models import (
+    LedgerEntry,
+    Membership,
+    Outcome,
+    Position,
+    Question,
+    Trade,
+    UTCDateTime,
+    utcnow,
+)
 
 _LEDGER = LedgerEntry.__table__
 _WALLET = Membership.__table__
@@ -96,40 +105,86 @@ def _pair(
 
 def book_trade(
     session: Session,
+    trade: Mapping[str, object],
     *,
     competition_id: int,
-    member_id: int,
-    question_id: int,
-    cost: int,
-    trade_id: int,
-    created_at: datetime,
+    new_q: int,
+    position_id: int | None,
     first_on_question: bool,
-) -> None:
-    """A trade's :func:`transfer` (``cost`` from the wallet to the market maker), by ids.
+) -> int:
+    """Write a priced trade; returns the trade's id.  The caller holds the question
+    and the wallet locked (services.trading) but not as objects.
 
-    For a caller that holds the wallet and the question locked but not as
-    objects (services.trading).  The same two ledger rows (none for a zero
-    cost), the wallet's balance and the market maker's cash moved relative
-    to what the rows hold, and in the same two UPDATEs the trade's
-    counters: the wallet's trade count, last trade time and questions
-    traded, the question's trade count.  Statements compiled once; objects
-    of those rows in the session are the caller's to expire.
+    ``trade``: the trade row's columns (question_id, membership_id, outcome_id,
+    shares, cost, created_at, ...).  Everything a trade changes, together:
+    the outcome's q (``new_q``), the member's position (``position_id`` None:
+    a new one), the trade row, and the transfer of its cost (as in
+    :func:`transfer`: two ledger rows, none for a zero cost; the wallet's
+    balance and the market maker's cash moved relative to what the rows
+    hold) with the trade's counters in the same two UPDATEs (the wallet's
+    trade count, last trade time and questions traded, the question's trade
+    count).  On PostgreSQL that is one statement (data-modifying CTEs: one
+    round trip instead of seven); on SQLite, in-process, seven plain ones.
+    Statements are compiled once.  Session objects of these rows are the
+    caller's to expire.
     """
-    if cost != 0:
+    params = {
+        "cid": competition_id,
+        "mid": trade["membership_id"],
+        "qid": trade["question_id"],
+        "oid": trade["outcome_id"],
+        "new_q": new_q,
+        "shares": trade["shares"],
+        "cost": trade["cost"],
+        "now": trade["created_at"],
+        "first": int(first_on_question),
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        return session.execute(_BOOK_TRADE_PG, {**trade, **params}).scalar_one()
+    session.execute(_SET_Q, params)
+    if position_id is None:
+        session.execute(_NEW_POSITION, params)
+    else:
+        session.execute(_ADD_POSITION, {**params, "pid": position_id})
+    trade_id = session.execute(_INSERT_TRADE, trade).inserted_primary_key[0]
+    if params["cost"] != 0:
         session.execute(
             _INSERT_LEDGER,
             _pair(
-                competition_id, member_id, question_id, -cost, "trade", trade_id, None, created_at
+                competition_id,
+                params["mid"],
+                params["qid"],
+                -params["cost"],
+                "trade",
+                trade_id,
+                None,
+                params["now"],
             ),
         )
-    session.execute(
-        _TRADE_WALLET,
-        {"mid": member_id, "cost": cost, "now": created_at, "first": int(first_on_question)},
-    )
-    session.execute(_TRADE_MAKER, {"qid": question_id, "cost": cost})
+    session.execute(_TRADE_WALLET, params)
+    session.execute(_TRADE_MAKER, params)
+    return trade_id
 
 
+_OUTCOME, _POSITION, _TRADE = Outcome.__table__, Position.__table__, Trade.__table__
 _INSERT_LEDGER = insert(_LEDGER)
+_INSERT_TRADE = insert(_TRADE)
+_SET_Q = update(_OUTCOME).where(_OUTCOME.c.id == bindparam("oid")).values(q=bindparam("new_q"))
+_NEW_POSITION = insert(_POSITION).values(
+    membership_id=bindparam("mid"),
+    question_id=bindparam("qid"),
+    outcome_id=bindparam("oid"),
+    shares=bindparam("shares"),
+    spent=bindparam("cost"),
+)
+_ADD_POSITION = (
+    update(_POSITION)
+    .where(_POSITION.c.id == bindparam("pid"))
+    .values(
+        shares=_POSITION.c.shares + bindparam("shares"),
+        spent=_POSITION.c.spent + bindparam("cost"),
+    )
+)
 _TRADE_WALLET = (
     update(_WALLET)
     .where(_WALLET.c.id == bindparam("mid"))
@@ -144,6 +199,50 @@ _TRADE_MAKER = (
     update(_MAKER)
     .where(_MAKER.c.id == bindparam("qid"))
     .values(mm_cash=_MAKER.c.mm_cash + bindparam("cost"), trade_count=_MAKER.c.trade_count + 1)
+)
+# The same writes as the SQLite branch, in one PostgreSQL statement.  The ledger
+# rows come wallet first, as transfer() writes them.
+_BOOK_TRADE_PG = text(
+    """
+    WITH o AS (UPDATE outcome SET q = :new_q WHERE id = :oid),
+    p AS (
+        INSERT INTO "position" (membership_id, question_id, outcome_id, shares, spent)
+        VALUES (:mid, :qid, :oid, :shares, :cost)
+        ON CONFLICT (membership_id, outcome_id) DO UPDATE
+        SET shares = "position".shares + excluded.shares,
+            spent = "position".spent + excluded.spent
+    ),
+    w AS (
+        UPDATE membership SET balance = balance - :cost, trade_count = trade_count + 1,
+            last_trade_at = :now, questions_traded = questions_traded + :first
+        WHERE id = :mid
+    ),
+    m AS (
+        UPDATE question SET mm_cash = mm_cash + :cost, trade_count = trade_count + 1
+        WHERE id = :qid
+    ),
+    t AS (
+        INSERT INTO trade (question_id, membership_id, user_id, outcome_id, kind, shares, cost,
+            balance_after, probabilities, forecast, idempotency_key, request_hash, created_at)
+        VALUES (:qid, :mid, :user_id, :oid, :kind, :shares, :cost, :balance_after,
+            :probabilities, :forecast, :idempotency_key, :request_hash, :now)
+        RETURNING id
+    ),
+    l AS (
+        INSERT INTO ledgerentry (competition_id, membership_id, question_id, amount, kind,
+            trade_id, created_at)
+        SELECT :cid, v.mid, v.qid, v.amount, 'trade', t.id, :now
+        FROM t, (VALUES (1, CAST(:mid AS INTEGER), CAST(NULL AS INTEGER), -CAST(:cost AS BIGINT)),
+                        (2, NULL, :qid, :cost)) AS v (k, mid, qid, amount)
+        WHERE :cost <> 0
+        ORDER BY v.k
+    )
+    SELECT id FROM t
+    """
+).bindparams(
+    bindparam("now", type_=UTCDateTime),
+    bindparam("probabilities", type_=JSON),
+    bindparam("forecast", type_=JSON),
 )
 
 

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, insert, update
+from sqlalchemy import and_, bindparam
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 
@@ -199,7 +199,14 @@ class Market:
         raise NotFound("No such outcome for this question.")
 
 
-_QUESTION_SQL = (
+# Two statements.  The question with its competition and the caller's wallet,
+# on PostgreSQL FOR UPDATE OF question, membership (locked in that order, the
+# order every use case locks them in); no row: no such question, or not a
+# member.  Then, once the locks are held, the outcomes with the caller's
+# positions: a statement of its own, so that after waiting for a lock it reads
+# what the trade before committed (under READ COMMITTED a statement that waited
+# re-reads only the rows it locked).
+_LOCK_SQL = (
     select(
         _Q.c.id,
         _Q.c.competition_id,
@@ -211,15 +218,14 @@ _QUESTION_SQL = (
         _C.c.end_at,
         _C.c.created_at,
         _C.c.is_listed,
+        _M.c.id,
+        _M.c.balance,
     )
+    .select_from(_Q)
     .join(_C, _C.c.id == _Q.c.competition_id)
+    .join(_M, and_(_M.c.competition_id == _Q.c.competition_id, _M.c.user_id == bindparam("uid")))
     .where(_Q.c.id == bindparam("qid"))
-    .with_for_update(of=_Q)
-)
-_WALLET_SQL = (
-    select(_M.c.id, _M.c.balance)
-    .where(_M.c.user_id == bindparam("uid"), _M.c.competition_id == bindparam("cid"))
-    .with_for_update()
+    .with_for_update(of=[_Q, _M])
 )
 _OUTCOMES_SQL = (
     select(_O.c.id, _O.c.label, _O.c.q, _P.c.id, _P.c.shares)
@@ -235,22 +241,18 @@ def open_market(session: Session, user_id: int, question_id: object) -> Market:
     Raises NotFound for an unknown question (or one the caller may not see),
     Forbidden for a non-member.  Pass the result to ``trade``/``quote`` as
     ``market`` so a caller that checks first does not read it all twice.
-    Three statements: the question (FOR UPDATE OF question on PostgreSQL)
-    with its competition, the wallet (FOR UPDATE), the outcomes with the
-    caller's positions.
+    Two statements (see _LOCK_SQL); the refusals read again to say why.
     """
     if isinstance(question_id, bool) or not isinstance(question_id, int):
         raise NotFound("No such question.")
-    row = session.execute(_QUESTION_SQL, {"qid": question_id}).first()
+    row = session.execute(_LOCK_SQL, {"qid": question_id, "uid": user_id}).first()
     if row is None:
-        raise NotFound("No such question.")
-    question = QuestionState(*row[:5])
-    comp = CompetitionState(row[1], *row[5:])
-    wallet = session.execute(_WALLET_SQL, {"uid": user_id, "cid": comp.id}).first()
-    if wallet is None:
+        _, comp = access.get_question_and_competition(session, question_id)  # NotFound
         access.require_member(session, user_id, comp)  # NotFound when private, else Forbidden
         raise AssertionError("require_member found a wallet the trade did not")  # pragma: no cover
-    member = MemberState(wallet[0], user_id, wallet[1])
+    question = QuestionState(*row[:5])
+    comp = CompetitionState(row[1], *row[5:10])
+    member = MemberState(row[10], user_id, row[11])
     outcomes = [
         OutcomeState(oid, label, q, pid, shares or 0)
         for oid, label, q, pid, shares in session.execute(
@@ -307,9 +309,9 @@ def trade(
     probability_limit, idempotency_key_reused.  A repeated idempotency key
     with the same order returns the first trade (``replayed``).
 
-    Writes: the outcome's q, the position, the trade, and through the
-    ledger (book_trade) the two rows, the wallet with its trade counters and
-    the market maker with the question's trade_count.  ORM objects of those
+    Writes through ledger.book_trade: the outcome's q, the position, the
+    trade, the two ledger rows, the wallet with its trade counters and the
+    market maker with the question's trade_count.  ORM objects of those
     rows that the caller's session holds are expired, so they read the new
     values.
     """
@@ -339,23 +341,6 @@ def trade(
             f"You have {fmt(member.balance)} points; this trade costs {fmt(quote_.cost)}.",
             code="insufficient_balance",
         )
-    session.execute(_SET_Q, {"oid": outcome.id, "new_q": outcome.q + quote_.shares})
-    if outcome.position_id is None:
-        session.execute(
-            _INSERT_POSITION,
-            {
-                "membership_id": member.id,
-                "question_id": question.id,
-                "outcome_id": outcome.id,
-                "shares": quote_.shares,
-                "spent": quote_.cost,
-            },
-        )
-    else:
-        session.execute(
-            _ADD_POSITION,
-            {"pid": outcome.position_id, "add_shares": quote_.shares, "add_spent": quote_.cost},
-        )
     probs = {str(o.id): p for o, p in zip(market.outcomes, quote_.probabilities_after, strict=True)}
     row = dict(
         question_id=question.id,
@@ -372,15 +357,12 @@ def trade(
         request_hash=fingerprint,
         created_at=now,
     )
-    trade_id = session.execute(_INSERT_TRADE, row).inserted_primary_key[0]
-    ledger.book_trade(
+    trade_id = ledger.book_trade(
         session,
+        row,
         competition_id=question.competition_id,
-        member_id=member.id,
-        question_id=question.id,
-        cost=quote_.cost,
-        trade_id=trade_id,
-        created_at=now,
+        new_q=outcome.q + quote_.shares,
+        position_id=outcome.position_id,
         first_on_question=all(o.position_id is None for o in market.outcomes),
     )
     _forget(session, Outcome, [o.id for o in market.outcomes])
@@ -388,16 +370,6 @@ def trade(
     _forget(session, Membership, [member.id])
     _forget(session, Question, [question.id])
     return TradeResult(Trade(id=trade_id, **row), row["balance_after"], question, outcome)
-
-
-_SET_Q = update(_O).where(_O.c.id == bindparam("oid")).values(q=bindparam("new_q"))
-_INSERT_POSITION = insert(_P)
-_ADD_POSITION = (
-    update(_P)
-    .where(_P.c.id == bindparam("pid"))
-    .values(shares=_P.c.shares + bindparam("add_shares"), spent=_P.c.spent + bindparam("add_spent"))
-)
-_INSERT_TRADE = insert(_T)
 
 
 def _forget(session: Session, model: type, ids: list[int]) -> None:

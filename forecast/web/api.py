@@ -124,7 +124,7 @@ def _authenticate() -> None:
     plain = plain.strip()
     if scheme.lower() != "bearer" or not plain:
         raise Unauthorized("Send your API token as 'Authorization: Bearer <token>'.")
-    caller = accounts.api_caller(get_session(), plain)
+    caller = accounts.api_caller(get_db(), plain)
     if caller is None:
         raise Unauthorized("Unknown or revoked API token.")
     now = utcnow()

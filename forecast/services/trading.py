@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import and_, bindparam
 from sqlalchemy.orm.util import identity_key
@@ -59,7 +60,9 @@ class Order:
 
 @dataclass(frozen=True)
 class TradeResult:
-    trade: Trade  # not in the session: the row as written
+    # The trade row: as written (its columns as attributes, not an object of the
+    # session), or the earlier Trade a replayed idempotency key found.
+    trade: Trade | SimpleNamespace
     balance: int
     question: QuestionState
     outcome: OutcomeState
@@ -369,7 +372,7 @@ def trade(
     _forget(session, Position, [o.position_id for o in market.outcomes if o.position_id])
     _forget(session, Membership, [member.id])
     _forget(session, Question, [question.id])
-    return TradeResult(Trade(id=trade_id, **row), row["balance_after"], question, outcome)
+    return TradeResult(SimpleNamespace(id=trade_id, **row), row["balance_after"], question, outcome)
 
 
 def _forget(session: Session, model: type, ids: list[int]) -> None:

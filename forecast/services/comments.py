@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from forecast.models import Comment, Competition, Membership, Outcome, Position, User
@@ -73,17 +74,10 @@ def comments_for(
 ) -> list[CommentView]:
     """Newest last; each with what its author holds in the question now."""
     question = access.get_question(session, question_id)
-    stmt = (
-        select(Comment, User.username)
-        .join(User, User.id == Comment.user_id)
-        .where(Comment.question_id == question.id)
-        .order_by(Comment.id.desc())
-        .limit(limit)
-    )
-    if not include_hidden:
-        stmt = stmt.where(Comment.hidden == False)  # noqa: E712
-    rows = list(session.exec(stmt))[::-1]
-    user_ids = {c.user_id for c, _ in rows}
+    rows = session.execute(
+        _ALL_COMMENTS if include_hidden else _SHOWN_COMMENTS, {"qid": question.id, "n": limit}
+    ).all()[::-1]
+    user_ids = {r.user_id for r in rows}
     holdings: dict[int, list[tuple[str, int]]] = {}
     if user_ids:
         for m_user, label, shares in session.exec(
@@ -99,6 +93,18 @@ def comments_for(
         ):
             holdings.setdefault(m_user, []).append((label, shares))
     return [
-        CommentView(c.id, name, c.body, c.created_at, c.hidden, holdings.get(c.user_id, []))
-        for c, name in rows
+        CommentView(r.id, r.username, r.body, r.created_at, r.hidden, holdings.get(r.user_id, []))
+        for r in rows
     ]
+
+
+_C, _U = Comment.__table__, User.__table__
+# Newest first (the page shows them oldest first); plain columns, compiled once.
+_ALL_COMMENTS = (
+    select(_C.c.id, _C.c.user_id, _C.c.body, _C.c.created_at, _C.c.hidden, _U.c.username)
+    .join(_U, _U.c.id == _C.c.user_id)
+    .where(_C.c.question_id == bindparam("qid"))
+    .order_by(_C.c.id.desc())
+    .limit(bindparam("n"))
+)
+_SHOWN_COMMENTS = _ALL_COMMENTS.where(_C.c.hidden == False)  # noqa: E712

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import groupby
 
-from sqlalchemy import TextClause, func, text
-from sqlmodel import Session, col, select
+from sqlalchemy import TextClause, bindparam, func, text
+from sqlmodel import Session, select
 
 from forecast.market.lmsr import prices
 from forecast.market.money import to_float
@@ -124,9 +124,7 @@ def _read_history(session: Session, question: Question, max_points: int | None):
         )
     )
     t = Trade.__table__
-    stmt = select(t.c.id, t.c.created_at, t.c.probabilities).where(
-        t.c.question_id == question.id
-    )
+    stmt = select(t.c.id, t.c.created_at, t.c.probabilities).where(t.c.question_id == question.id)
     if max_points is not None and question.trade_count >= max(max_points, 3):
         stmt = stmt.where(t.c.id.in_(_sampled_trade_ids(session, question.id, max_points - 1)))
     rows = session.execute(stmt.order_by(t.c.id)).all()
@@ -324,8 +322,14 @@ def question_index(session: Session, comp: Competition) -> list:
     qt = Question.__table__.c
     rows = session.execute(
         select(
-            qt.id, qt.status, qt.close_at, qt.created_at, qt.trade_count, qt.title,
-            qt.resolved_outcome_id, qt.kind,
+            qt.id,
+            qt.status,
+            qt.close_at,
+            qt.created_at,
+            qt.trade_count,
+            qt.title,
+            qt.resolved_outcome_id,
+            qt.kind,
         ).where(qt.competition_id == comp.id)
     ).all()
     return _in_list_order(rows)
@@ -739,27 +743,40 @@ def positions(session: Session, member: Membership, question: Question) -> list[
 
 def recent_trades(session: Session, question: Question, *, limit: int = 20) -> list[dict]:
     """The question's latest trades, newest first, with who traded which outcome."""
-    rows = session.exec(
-        select(Trade, User.username, Outcome.label)
-        .join(User, User.id == Trade.user_id)
-        .join(Outcome, Outcome.id == Trade.outcome_id)
-        .where(Trade.question_id == question.id)
-        .order_by(col(Trade.id).desc())
-        .limit(limit)
-    )
+    rows = session.execute(_RECENT_TRADES, {"qid": question.id, "n": limit})
     return [
         {
-            "id": t.id,
-            "at": t.created_at,
+            "id": tid,
+            "at": at,
             "username": username,
             "outcome": label,
-            "outcome_id": t.outcome_id,
-            "shares": t.shares,
-            "cost": t.cost,
-            "probability": float(t.probabilities.get(str(t.outcome_id), 0.0)),
+            "outcome_id": oid,
+            "shares": shares,
+            "cost": cost,
+            "probability": float(probs.get(str(oid), 0.0)),
         }
-        for t, username, label in rows
+        for tid, at, oid, shares, cost, probs, username, label in rows
     ]
+
+
+_T, _U, _O = Trade.__table__, User.__table__, Outcome.__table__
+_RECENT_TRADES = (
+    select(
+        _T.c.id,
+        _T.c.created_at,
+        _T.c.outcome_id,
+        _T.c.shares,
+        _T.c.cost,
+        _T.c.probabilities,
+        _U.c.username,
+        _O.c.label,
+    )
+    .join(_U, _U.c.id == _T.c.user_id)
+    .join(_O, _O.c.id == _T.c.outcome_id)
+    .where(_T.c.question_id == bindparam("qid"))
+    .order_by(_T.c.id.desc())
+    .limit(bindparam("n"))
+)
 
 
 def portfolio(session: Session, member: Membership) -> dict:

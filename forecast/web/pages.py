@@ -29,7 +29,7 @@ from forecast.services.competitions import PUBLIC_SLUG
 from forecast.services.errors import Conflict, DomainError, Invalid, NotFound
 from forecast.services.questions import effective_status, outcomes_by_question, outcomes_of
 from forecast.web import charts
-from forecast.web.forms import TradeForm, new_idempotency_key
+from forecast.web.forms import MODES, TradeForm, new_idempotency_key
 from forecast.web.render import is_htmx, render
 
 bp = Blueprint("pages", __name__)
@@ -414,17 +414,11 @@ def _panel_context(
     quote: dict | None = None,
     message: str | None = None,
 ) -> dict:
-    """The trade panel: its form (a fresh idempotency key on each new form) and why it is shut."""
-    if form is None:
-        form = TradeForm(formdata=None)
-        form.mode.data = request.args.get("mode", "buy")
-        form.idempotency_key.data = new_idempotency_key()
-        wanted = request.args.get("outcome", "")
-        ids = [str(o["id"]) for o in ctx["outcomes"]]
-        form.outcome.data = wanted if wanted in ids else ids[0]
-    form.outcome.choices = [(str(o["id"]), o["label"]) for o in ctx["outcomes"]]
-    mode = form.current_mode()
-    form.mode.data = mode
+    """The trade panel: its form (a fresh idempotency key on each new form) and why it is shut.
+
+    The form (and its CSRF token) is made only for a member who can trade, or
+    when a caller passes one back with its errors: a visitor sees links instead.
+    """
     closed_reason = None
     if competition_status(comp) != "open":
         closed_reason = "This competition has ended; trading is over."
@@ -434,9 +428,25 @@ def _panel_context(
             "resolved": "This question is resolved; trading is over.",
             "cancelled": "This question was cancelled; every trade was reversed.",
         }[ctx["status"]]
+    can_trade = ctx["member"] is not None and closed_reason is None
+    if form is None and can_trade:
+        form = TradeForm(formdata=None)
+        form.mode.data = request.args.get("mode", "buy")
+        form.idempotency_key.data = new_idempotency_key()
+        wanted = request.args.get("outcome", "")
+        ids = [str(o["id"]) for o in ctx["outcomes"]]
+        form.outcome.data = wanted if wanted in ids else ids[0]
+    if form is not None:
+        form.outcome.choices = [(str(o["id"]), o["label"]) for o in ctx["outcomes"]]
+        mode = form.current_mode()
+        form.mode.data = mode
+    else:
+        mode = request.args.get("mode", "buy")
+        mode = mode if mode in MODES else "buy"
     # After a trade, an error or a change of mode, put the cursor back in the amount box
     # (htmx focuses [autofocus] in swapped content); a plain page load leaves focus alone.
-    focus = message is not None or bool(form.errors or form.form_errors) or "mode" in request.args
+    errors = form is not None and bool(form.errors or form.form_errors)
+    focus = message is not None or errors or "mode" in request.args
     return {
         "form": form,
         "mode": mode,
@@ -444,7 +454,7 @@ def _panel_context(
         "quote": quote,
         "message": message,
         "closed_reason": closed_reason,
-        "can_trade": ctx["member"] is not None and closed_reason is None,
+        "can_trade": can_trade,
         "join_url": _join_url(comp),
         "login_url": url_for("auth.login", next=url_for("pages.question", question_id=question.id)),
         "register_url": url_for(
@@ -688,9 +698,9 @@ def trade(question_id: int):
     q = get_session().get(Question, q.id)  # transaction() refreshed the read session
     ctx = _market_context(q, comp)
     ctx.update(_panel_context(q, comp, ctx, message=message))
-    fresh = ctx["form"]
-    fresh.mode.data = form.current_mode()
-    fresh.outcome.data = form.outcome.data
+    if (fresh := ctx["form"]) is not None:  # None when trading shut just after this trade
+        fresh.mode.data = form.current_mode()
+        fresh.outcome.data = form.outcome.data
     return render_template("partials/_trade_done.html", **ctx)
 
 

@@ -58,8 +58,8 @@ def summarise(rounds: list[dict[str, load.Stats]]) -> list[dict]:
             "p99_ms": statistics.median(s.pct(99) for s in runs),
             "max_ms": max(max(s.latencies, default=0) for s in runs) * 1000,
         }
-        if floor_name:
-            pairs = [(r[name], r[floor_name]) for r in rounds if name in r and floor_name in r]
+        pairs = [(r[name], r[floor_name]) for r in rounds if name in r and floor_name in r]
+        if pairs:  # its floor was measured too (--phases may leave it out)
             row["rps_ratio"] = statistics.median(s.rps / f.rps for s, f in pairs)
             row["p99_ratio"] = statistics.median(s.pct(99) / f.pct(99) for s, f in pairs)
             row["p50_ratio"] = statistics.median(s.pct(50) / f.pct(50) for s, f in pairs)

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from array import array
+from bisect import bisect_left
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -385,13 +386,46 @@ def _mark(rows, price: dict[int, float]) -> dict[int, int]:
     return {mid: int(v) for mid, v in value.items()}
 
 
-@dataclass(frozen=True)
+@dataclass
 class _QuestionMarks:
-    """One question's holders and their holdings' value, as of its trade_count."""
+    """One question's holders, what they hold and its value, as of its trade_count.
 
+    ``members`` is sorted; ``shares[k]`` holds outcome ``outcome_ids[k]``'s
+    shares (outcome ids ascending, the order _mark adds them in) and
+    ``values`` the holding's value, both in members' order.  Kept, so that
+    after a trade only the members who traded since are read again.
+    """
+
+    question_id: int
     trade_count: int
-    members: array  # membership ids
-    values: array  # units, in members' order
+    last_trade_id: int
+    outcome_ids: tuple[int, ...]
+    members: array
+    shares: list[array]
+    values: array
+
+    def remark(self, price: dict[int, float]) -> array:
+        """Every holding marked at ``price`` exactly as _mark does it: the same float
+        additions in the same order (0.0 + x == x, and held shares are never
+        negative), so kept and fresh marks agree to the unit."""
+        ps = [price[oid] for oid in self.outcome_ids]
+        if len(ps) == 2:  # binary questions, most of them: one pass, no inner loop
+            p0, p1 = ps
+            return array(
+                "q",
+                [
+                    int((a * p0 if a else 0.0) + (b * p1 if b else 0.0))
+                    for a, b in zip(self.shares[0], self.shares[1], strict=True)
+                ],
+            )
+        values = array("q")
+        for held in zip(*self.shares, strict=True):
+            v = 0.0
+            for n, p in zip(held, ps, strict=True):
+                if n:
+                    v += n * p
+            values.append(int(v))
+        return values
 
 
 @dataclass
@@ -404,6 +438,84 @@ class _Marks:
 
 _MARKS: OrderedDict[tuple, _Marks] = OrderedDict()
 _MARKS_LOCK = threading.Lock()  # a view and a leaderboard being redone may both update them
+_P, _T = Position.__table__, Trade.__table__
+_HOLDINGS = (
+    select(_P.c.membership_id, _P.c.outcome_id, _P.c.shares)
+    .where(_P.c.question_id == bindparam("q"), _P.c.shares > 0)
+    .order_by(_P.c.membership_id, _P.c.outcome_id)
+)
+_LAST_TRADE = select(func.max(_T.c.id)).where(_T.c.question_id == bindparam("q"))
+_TRADERS_SINCE = select(_T.c.id, _T.c.membership_id).where(
+    _T.c.question_id == bindparam("q"), _T.c.id > bindparam("after")
+)
+_HOLDINGS_OF = select(_P.c.membership_id, _P.c.outcome_id, _P.c.shares).where(
+    _P.c.question_id == bindparam("q"), _P.c.membership_id.in_(bindparam("m", expanding=True))
+)
+
+
+def _build_marks(session: Session, qid: int, trade_count: int, price: dict) -> _QuestionMarks:
+    """A question's marks from its positions (its first time in this process)."""
+    last = session.execute(_LAST_TRADE, {"q": qid}).scalar() or 0
+    outcome_ids = tuple(sorted(price))
+    column = {oid: k for k, oid in enumerate(outcome_ids)}
+    members, shares = array("q"), [array("q") for _ in outcome_ids]
+    for mid, oid, n in session.execute(_HOLDINGS, {"q": qid}).all():  # one fetch, not one a row
+        if not members or members[-1] != mid:
+            members.append(mid)
+            for col in shares:
+                col.append(0)
+        shares[column[oid]][-1] = n
+    marks = _QuestionMarks(qid, trade_count, last, outcome_ids, members, shares, array("q"))
+    marks.values = marks.remark(price)
+    return marks
+
+
+def _update_marks(
+    session: Session, marks: _QuestionMarks, trade_count: int, price: dict, totals: dict
+) -> None:
+    """Bring kept marks up to ``trade_count`` and move ``totals`` by the difference: read
+    the positions of just the members who traded the question since (trades on a
+    question are serialized by its lock, so their ids grow in commit order), then
+    mark every holding at ``price``."""
+    traded = session.execute(_TRADERS_SINCE, {"q": marks.question_id, "after": marks.last_trade_id})
+    changed: set[int] = set()
+    for tid, mid in traded:
+        changed.add(mid)
+        marks.last_trade_id = max(marks.last_trade_id, tid)
+    old_members, old_values = marks.members, marks.values
+    if changed:
+        column = {oid: k for k, oid in enumerate(marks.outcome_ids)}
+        held: dict[int, list[int]] = {mid: [0] * len(column) for mid in changed}
+        ids = sorted(changed)
+        for start in range(0, len(ids), 500):  # SQLite allows a few hundred parameters
+            for mid, oid, n in session.execute(
+                _HOLDINGS_OF, {"q": marks.question_id, "m": ids[start : start + 500]}
+            ):
+                held[mid][column[oid]] = n
+        for mid, row in held.items():
+            k = bisect_left(marks.members, mid)
+            if k == len(marks.members) or marks.members[k] != mid:
+                if not any(row):
+                    continue
+                if marks.members is old_members:  # copy before the first insert
+                    marks.members = array("q", old_members)
+                    marks.shares = [array("q", col) for col in marks.shares]
+                marks.members.insert(k, mid)
+                for col in marks.shares:
+                    col.insert(k, 0)
+            for col, n in zip(marks.shares, row, strict=True):
+                col[k] = n
+    marks.trade_count = trade_count
+    marks.values = marks.remark(price)
+    if marks.members is old_members:  # the same holders, in the same order
+        for mid, new, old in zip(old_members, marks.values, old_values, strict=True):
+            if new != old:
+                totals[mid] += new - old
+    else:
+        before = dict(zip(old_members, old_values, strict=True))
+        for mid, new in zip(marks.members, marks.values, strict=True):
+            if new != (old := before.get(mid, 0)):
+                totals[mid] += new - old
 
 
 def open_values(
@@ -419,11 +531,12 @@ def open_values(
     ``as_of``: the positions that were open at that moment (see _unsettled).
     ``member_id`` limits it to one member (their index, not every position).
 
-    This process keeps each question's marks and each member's sum of them,
-    and reads a question's positions again only when a trade has changed
-    them (its trade_count): after a trade, that question's holders are
-    marked again and their sums moved by the difference (integers, so
-    exactly).  Nothing here grows with the number of trades.
+    This process keeps each question's holdings, their marks and each
+    member's sum of them.  When a question's trade_count has moved, it reads
+    the positions of just the members who traded it since, marks every
+    holding at the new probabilities (in memory) and moves the sums by the
+    difference (integers, so exactly).  Nothing here grows with the number
+    of trades, and a burst of trades costs reads of the traders' positions.
     """
     questions = _unsettled(session, comp, as_of)
     p = Position.__table__.c
@@ -447,30 +560,23 @@ def open_values(
             _MARKS.popitem(last=False)
         totals = kept.totals
         for qid in [q for q in kept.questions if q not in questions]:  # settled since
-            _add(totals, kept.questions.pop(qid), -1)
+            marks = kept.questions.pop(qid)
+            for mid, v in zip(marks.members, marks.values, strict=True):
+                totals[mid] -= v
         for qid, (trade_count, price) in questions.items():
-            old = kept.questions.get(qid)
-            if old is not None and old.trade_count == trade_count:
+            marks = kept.questions.get(qid)
+            if marks is not None and marks.trade_count == trade_count:
                 continue
-            value = _mark(
-                session.execute(
-                    select(p.membership_id, p.outcome_id, p.shares)
-                    .where(p.question_id == qid, p.shares > 0)
-                    .order_by(p.membership_id, p.outcome_id)
-                ),
-                price,
-            )
-            new = _QuestionMarks(trade_count, array("q", value.keys()), array("q", value.values()))
-            if old is not None:
-                _add(totals, old, -1)
-            _add(totals, new, 1)
-            kept.questions[qid] = new
+            if marks is None or marks.outcome_ids != tuple(sorted(price)):
+                if marks is not None:
+                    for mid, v in zip(marks.members, marks.values, strict=True):
+                        totals[mid] -= v
+                marks = kept.questions[qid] = _build_marks(session, qid, trade_count, price)
+                for mid, v in zip(marks.members, marks.values, strict=True):
+                    totals[mid] += v
+            else:
+                _update_marks(session, marks, trade_count, price, totals)
         return {mid: v for mid, v in totals.items() if v}
-
-
-def _add(totals: dict[int, int], marks: _QuestionMarks, sign: int) -> None:
-    for mid, v in zip(marks.members, marks.values, strict=True):
-        totals[mid] += sign * v
 
 
 @dataclass

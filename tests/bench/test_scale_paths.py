@@ -7,6 +7,7 @@ import re
 
 from sqlmodel import select
 
+from forecast.market.money import from_units
 from forecast.models import Competition, Membership
 from forecast.services import bulk, queries, trading
 
@@ -16,6 +17,17 @@ def _buy(tx, user_id: int, question_id: int, outcome_id: int, spend: float = 5):
     return tx(
         lambda s: trading.trade(session=s, user_id=user_id, question_id=question_id, order=order)
     )
+
+
+def _sell_all(tx, user_id: int, question_id: int, outcome_id: int):
+    def sell(s):
+        member = s.exec(select(Membership).where(Membership.user_id == user_id)).one()
+        held = trading.held_shares(s, member, question_id)[outcome_id]
+        order = trading.parse_order(outcome_id=outcome_id, sell=from_units(held))
+        trading.trade(session=s, user_id=user_id, question_id=question_id, order=order)
+        assert trading.held_shares(s, member, question_id)[outcome_id] == 0
+
+    return tx(sell)
 
 
 def test_a_sampled_history_keeps_the_opening_the_first_and_the_last_trade(
@@ -256,11 +268,24 @@ def test_kept_marks_equal_marks_made_afresh_after_every_kind_of_change(
         lambda: _buy(tx, players[1].id, qs[0].id, outs[qs[0].id][1], spend=20),
         lambda: _buy(tx, players[2].id, mc.id, outs[mc.id][2], spend=25),
         lambda: _buy(tx, players[3].id, qs[1].id, outs[qs[1].id][0], spend=10),
-        lambda: tx(lambda s: resolution.resolve(
-            session=s, user_id=admin.id, question_id=qs[0].id, outcome_id=outs[qs[0].id][0])),
+        lambda: tx(
+            lambda s: resolution.resolve(
+                session=s, user_id=admin.id, question_id=qs[0].id, outcome_id=outs[qs[0].id][0]
+            )
+        ),
         lambda: tx(lambda s: resolution.cancel(session=s, user_id=admin.id, question_id=qs[1].id)),
         lambda: tx(lambda s: resolution.undo(session=s, user_id=admin.id, question_id=qs[1].id)),
         lambda: _buy(tx, players[0].id, mc.id, outs[mc.id][0], spend=5),
+        # one member holding every outcome of a question, then a burst of trades
+        # between two looks (several traders, one new to the question)
+        lambda: _buy(tx, players[2].id, mc.id, outs[mc.id][0], spend=7),
+        lambda: [
+            _buy(tx, players[2].id, mc.id, outs[mc.id][1], spend=3),
+            _buy(tx, players[1].id, mc.id, outs[mc.id][1], spend=4),
+            _buy(tx, players[3].id, qs[2].id, outs[qs[2].id][1], spend=6),
+        ],
+        # selling everything held: the holding is worth nothing, the member stays listed
+        lambda: _sell_all(tx, players[1].id, mc.id, outs[mc.id][1]),
     ]
     for change in changes:
         change()

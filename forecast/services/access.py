@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from forecast.models import Competition, Membership, Question, User
@@ -15,10 +16,28 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
+# Statements every page runs, built once: building a select and its cache key
+# costs more than running it (bench/hotspots.py).
+_BY_SLUG = select(Competition).where(Competition.slug == bindparam("slug"))
+_MEMBERSHIP = select(Membership).where(
+    Membership.user_id == bindparam("uid"), Membership.competition_id == bindparam("cid")
+)
+_LOCKED_MEMBERSHIP = _MEMBERSHIP.with_for_update().execution_options(populate_existing=True)
+_QUESTION_AND_COMPETITION = (
+    select(Question, Competition)
+    .join(Competition, Competition.id == Question.competition_id)
+    .where(Question.id == bindparam("qid"))
+)
+# populate_existing: a row this session already holds takes the locked values.
+_LOCKED_QUESTION_AND_COMPETITION = _QUESTION_AND_COMPETITION.with_for_update(
+    of=Question
+).execution_options(populate_existing=True)
+
+
 def get_competition(session: Session, slug: str) -> Competition:
     if not isinstance(slug, str) or has_nul(slug):
         raise NotFound("No such competition.")
-    comp = session.exec(select(Competition).where(Competition.slug == slug)).first()
+    comp = session.exec(_BY_SLUG, params={"slug": slug}).first()
     if comp is None:
         raise NotFound("No such competition.")
     return comp
@@ -29,13 +48,8 @@ def membership(
 ) -> Membership | None:
     if user_id is None:
         return None
-    stmt = select(Membership).where(
-        Membership.user_id == user_id, Membership.competition_id == competition_id
-    )
-    if lock:
-        # populate_existing: a row this session already holds takes the locked values.
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    return session.exec(stmt).first()
+    stmt = _LOCKED_MEMBERSHIP if lock else _MEMBERSHIP
+    return session.exec(stmt, params={"uid": user_id, "cid": competition_id}).first()
 
 
 def can_view(session: Session, user_id: int | None, comp: Competition) -> bool:
@@ -108,14 +122,8 @@ def get_question_and_competition(
 ) -> tuple[Question, Competition]:
     """The question (locked when ``lock``: FOR UPDATE OF question) and its competition, one read."""
     question_id = _question_id(question_id)
-    stmt = (
-        select(Question, Competition)
-        .join(Competition, Competition.id == Question.competition_id)
-        .where(Question.id == question_id)
-    )
-    if lock:
-        stmt = stmt.with_for_update(of=Question).execution_options(populate_existing=True)
-    row = session.exec(stmt).first()
+    stmt = _LOCKED_QUESTION_AND_COMPETITION if lock else _QUESTION_AND_COMPETITION
+    row = session.exec(stmt, params={"qid": question_id}).first()
     if row is None:
         raise NotFound("No such question.")
     return row[0], row[1]

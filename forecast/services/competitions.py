@@ -6,7 +6,7 @@ import re
 import secrets
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, select
 
 from forecast.market.money import UNIT, MoneyError, to_units
@@ -42,13 +42,16 @@ def ended_at(comp: Competition, now: datetime | None = None) -> datetime | None:
     return min(ends) if ends else None
 
 
+_MEMBER_COMPETITIONS = (  # the layout's switcher, on every page: built once
+    select(Competition, Membership)
+    .join(Membership, Membership.competition_id == Competition.id)
+    .where(Membership.user_id == bindparam("uid"))
+)
+
+
 def member_competitions(session: Session, user_id: int) -> list[tuple[Competition, Membership]]:
     """The competitions a user plays in, with the membership, public first then by name."""
-    rows = session.exec(
-        select(Competition, Membership)
-        .join(Membership, Membership.competition_id == Competition.id)
-        .where(Membership.user_id == user_id)
-    ).all()
+    rows = session.exec(_MEMBER_COMPETITIONS, params={"uid": user_id}).all()
     return sorted(rows, key=lambda r: (r[0].slug != PUBLIC_SLUG, r[0].name.lower(), r[0].id))
 
 

@@ -320,20 +320,20 @@ def question_index(session: Session, comp: Competition) -> list:
     resolved_outcome_id and kind: what a list needs to find its page and
     what a cached card is keyed by, without building a Question per row.
     """
-    qt = Question.__table__.c
-    rows = session.execute(
-        select(
-            qt.id,
-            qt.status,
-            qt.close_at,
-            qt.created_at,
-            qt.trade_count,
-            qt.title,
-            qt.resolved_outcome_id,
-            qt.kind,
-        ).where(qt.competition_id == comp.id)
-    ).all()
-    return _in_list_order(rows)
+    return _in_list_order(session.execute(_QUESTION_INDEX, {"c": comp.id}).all())
+
+
+_QT = Question.__table__.c
+_QUESTION_INDEX = select(
+    _QT.id,
+    _QT.status,
+    _QT.close_at,
+    _QT.created_at,
+    _QT.trade_count,
+    _QT.title,
+    _QT.resolved_outcome_id,
+    _QT.kind,
+).where(_QT.competition_id == bindparam("c"))
 
 
 def competition_questions(session: Session, comp: Competition) -> list[Question]:

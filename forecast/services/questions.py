@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from forecast.market import lmsr
@@ -168,12 +169,13 @@ def create_question(
     return question
 
 
+_OUTCOMES = (
+    select(Outcome).where(Outcome.question_id == bindparam("qid")).order_by(Outcome.position)
+)
+
+
 def outcomes_of(session: Session, question_id: int) -> list[Outcome]:
-    return list(
-        session.exec(
-            select(Outcome).where(Outcome.question_id == question_id).order_by(Outcome.position)
-        )
-    )
+    return list(session.exec(_OUTCOMES, params={"qid": question_id}))
 
 
 def outcomes_by_question(session: Session, question_ids: list[int]) -> dict[int, list[Outcome]]:

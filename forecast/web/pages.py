@@ -219,14 +219,24 @@ def _competition_page(comp: Competition):
         return _card(session, comp, question, outcomes.get(qid) or outcomes_of(session, qid))
 
     cards = [_drawn(k, lambda k=k: build(k[2])) for k in keys]
+    # Each card's HTML too, once per trade on its question and once a minute ("closes in
+    # 3 days" is measured from the minute, not the second).
+    step = _now_step()
+    html = [
+        _drawn(
+            ("card-html", *k, step),
+            lambda c=c: Markup(render_template("partials/_question_card.html", q=c, now=step)),
+        )
+        for k, c in zip(keys, cards, strict=True)
+    ]
     member = _member(comp)
     return render(
         "home.html",
         "partials/_questions.html",
         competition=comp,
         member=member,
-        open_questions=[c for c in cards if c["status"] == "open"],
-        settled_questions=[c for c in cards if c["status"] != "open"],
+        open_questions=[h for h, c in zip(html, cards, strict=True) if c["status"] == "open"],
+        settled_questions=[h for h, c in zip(html, cards, strict=True) if c["status"] != "open"],
         open_total=open_total,
         settled_total=len(ordered) - open_total,
         page_no=page,
@@ -312,7 +322,10 @@ def portfolio(slug: str):
 # ---------------------------------------------------------------- question page
 
 
-_DRAWN: OrderedDict[tuple, object] = OrderedDict()  # drawn charts and tables, the last 512
+# Drawn charts, tables and cards, the last DRAWN_KEPT: at company size 200 questions'
+# charts and recent trades, a page of cards and their HTML, and leaderboard tables.
+_DRAWN: OrderedDict[tuple, object] = OrderedDict()
+DRAWN_KEPT = 768
 NOW_STEP = 60  # seconds: what runs to "now" (a chart's end, "2 minutes ago") is redrawn this often
 
 
@@ -324,7 +337,7 @@ def _drawn(key: tuple, draw):
         _DRAWN.move_to_end(key)
         return hit
     hit = _DRAWN[key] = draw()
-    while len(_DRAWN) > 512:
+    while len(_DRAWN) > DRAWN_KEPT:
         _DRAWN.popitem(last=False)
     return hit
 

@@ -46,10 +46,23 @@ def get_competition(session: Session, slug: str) -> Competition:
 def membership(
     session: Session, user_id: int | None, competition_id: int, *, lock: bool = False
 ) -> Membership | None:
+    """The user's membership of the competition, or None.
+
+    A page asks this several times (the panel, the comments, the moderator
+    check), so the session remembers each membership it found: memberships
+    are never deleted, and the object is the session's own, so it shows what
+    the session last read.  ``lock`` always reads (and locks) the row.
+    """
     if user_id is None:
         return None
+    found = session.info.setdefault("forecast_memberships", {})
+    if not lock and (m := found.get((user_id, competition_id))) is not None and m in session:
+        return m
     stmt = _LOCKED_MEMBERSHIP if lock else _MEMBERSHIP
-    return session.exec(stmt, params={"uid": user_id, "cid": competition_id}).first()
+    m = session.exec(stmt, params={"uid": user_id, "cid": competition_id}).first()
+    if m is not None:
+        found[(user_id, competition_id)] = m
+    return m
 
 
 def can_view(session: Session, user_id: int | None, comp: Competition) -> bool:

@@ -1,0 +1,65 @@
+"""The connection pool and the SQLite writers' queue (forecast.db)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+import forecast.db
+
+
+def test_a_dead_idle_connection_is_replaced_not_handed_out(db, is_postgres, monkeypatch):
+    if not is_postgres:
+        pytest.skip("PostgreSQL's connection pool")
+    with db.engine.connect() as conn:
+        dead = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    killer = create_engine(db.url, poolclass=NullPool)
+    with killer.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": dead})
+    killer.dispose()
+    monkeypatch.setattr(forecast.db, "PING_AFTER", 0.0)  # it has been idle "long enough"
+    with db.engine.connect() as conn:  # pinged, found dead, replaced: no error here
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != dead
+
+
+def test_a_connection_is_pinged_only_after_it_sat_idle(db, is_postgres, monkeypatch):
+    if not is_postgres:
+        pytest.skip("PostgreSQL's connection pool")
+    pings = []
+    real = forecast.db._ping
+    monkeypatch.setattr(forecast.db, "_ping", lambda c: pings.append(1) or real(c))
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    pings.clear()
+    with db.engine.connect() as conn:  # back in the pool a moment ago: no round trip
+        conn.execute(text("SELECT 2"))
+    assert pings == []
+    monkeypatch.setattr(forecast.db, "PING_AFTER", 0.0)
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT 3"))
+    assert pings == [1]
+
+
+def test_sqlite_writers_take_turns_in_the_kernel_queue(db, is_postgres):
+    if is_postgres:
+        pytest.skip("SQLite's write lock")
+    assert db._writer_lock is not None
+    inside, overlaps = [], []
+
+    def write(s):
+        inside.append(1)
+        if len(inside) > 1:
+            overlaps.append(1)
+        time.sleep(0.01)
+        inside.pop()
+
+    threads = [threading.Thread(target=db.transaction, args=(write,)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps == []

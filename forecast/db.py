@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -112,8 +113,12 @@ class Database:
         path = make_url(url).database if self.is_sqlite else None
         in_memory = not path or path == ":memory:" or path.startswith("file::memory:")
         self._writer_lock = None if fcntl is None or in_memory else f"{path}.writers"
-        # One-statement reads outside any transaction (an API token's lookup): on
-        # PostgreSQL no BEGIN and ROLLBACK around them, two round trips fewer.
+        self._turn = threading.local()  # this thread holds the writers' lock
+        # Reads outside a transaction block: on PostgreSQL no BEGIN and ROLLBACK around
+        # them, two round trips fewer a request.  Under READ COMMITTED (PostgreSQL's
+        # default, and ours) each statement takes its own snapshot anyway, so a read
+        # block was not one snapshot either; SQLite keeps its transaction (there a
+        # read transaction is one snapshot, and costs no round trip).
         self.autocommit_engine = (
             self.engine
             if self.is_sqlite
@@ -122,6 +127,10 @@ class Database:
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    def read_session(self) -> Session:
+        """A session for a request's reads (see autocommit_engine); never for writes."""
+        return Session(self.autocommit_engine, expire_on_commit=False)
 
     def read_one(self, statement: Executable, params: dict) -> Row | None:
         """The first row of one read statement, on a connection of its own (None if none)."""
@@ -170,14 +179,16 @@ class Database:
         A no-op on PostgreSQL (rows are locked in the transaction) and for an
         in-memory database.
         """
-        if self._writer_lock is None:
-            yield
+        if self._writer_lock is None or getattr(self._turn, "held", False):
+            yield  # a transaction begun inside another one (tests do) queues as it did before
             return
         fd = os.open(self._writer_lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # each open file is its own holder: threads queue too
+            self._turn.held = True
             yield
         finally:
+            self._turn.held = False
             os.close(fd)  # releases it
 
     def _retryable(self, exc: DBAPIError, retry_integrity: bool) -> bool:
@@ -209,7 +220,7 @@ def get_db() -> Database:
 def get_session() -> Session:
     """The request's read session, opened on first use and closed at teardown."""
     if "db_session" not in g:
-        g.db_session = get_db().session()
+        g.db_session = get_db().read_session()
     return g.db_session
 
 

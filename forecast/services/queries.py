@@ -390,8 +390,9 @@ def _mark(rows, price: dict[int, float]) -> dict[int, int]:
 class _QuestionMarks:
     """One question's holders, what they hold and its value, as of its trade_count.
 
-    ``members`` is sorted; ``shares[k]`` holds outcome ``outcome_ids[k]``'s
-    shares (outcome ids ascending, the order _mark adds them in) and
+    ``members`` is sorted (membership ids, 4-byte ints: INTEGER columns);
+    ``shares[k]`` holds outcome ``outcome_ids[k]``'s shares (outcome ids
+    ascending, the order _mark adds them in) and
     ``values`` the holding's value, both in members' order.  Kept, so that
     after a trade only the members who traded since are read again.
     """
@@ -458,7 +459,7 @@ def _build_marks(session: Session, qid: int, trade_count: int, price: dict) -> _
     last = session.execute(_LAST_TRADE, {"q": qid}).scalar() or 0
     outcome_ids = tuple(sorted(price))
     column = {oid: k for k, oid in enumerate(outcome_ids)}
-    members, shares = array("q"), [array("q") for _ in outcome_ids]
+    members, shares = array("i"), [array("q") for _ in outcome_ids]
     for mid, oid, n in session.execute(_HOLDINGS, {"q": qid}).all():  # one fetch, not one a row
         if not members or members[-1] != mid:
             members.append(mid)
@@ -498,7 +499,7 @@ def _update_marks(
                 if not any(row):
                     continue
                 if marks.members is old_members:  # copy before the first insert
-                    marks.members = array("q", old_members)
+                    marks.members = array("i", old_members)
                     marks.shares = [array("q", col) for col in marks.shares]
                 marks.members.insert(k, mid)
                 for col in marks.shares:

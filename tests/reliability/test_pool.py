@@ -63,3 +63,9 @@ def test_sqlite_writers_take_turns_in_the_kernel_queue(db, is_postgres):
     for t in threads:
         t.join()
     assert overlaps == []
+
+
+def test_a_transaction_begun_inside_another_does_not_wait_for_itself(db):
+    # Only a transaction that has not written yet can start another (SQLite has one
+    # writer), but that must not queue behind its own thread's turn.
+    assert db.transaction(lambda s: db.transaction(lambda inner: 42)) == 42

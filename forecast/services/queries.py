@@ -449,8 +449,11 @@ _LAST_TRADE = select(func.max(_T.c.id)).where(_T.c.question_id == bindparam("q")
 _TRADERS_SINCE = select(_T.c.id, _T.c.membership_id).where(
     _T.c.question_id == bindparam("q"), _T.c.id > bindparam("after")
 )
+# By (member, outcome) pairs, the unique index's own columns: by question, SQLite
+# walked every holder of the question to find the few who traded.
 _HOLDINGS_OF = select(_P.c.membership_id, _P.c.outcome_id, _P.c.shares).where(
-    _P.c.question_id == bindparam("q"), _P.c.membership_id.in_(bindparam("m", expanding=True))
+    _P.c.membership_id.in_(bindparam("m", expanding=True)),
+    _P.c.outcome_id.in_(bindparam("o", expanding=True)),
 )
 
 
@@ -490,7 +493,7 @@ def _update_marks(
         ids = sorted(changed)
         for start in range(0, len(ids), 500):  # SQLite allows a few hundred parameters
             for mid, oid, n in session.execute(
-                _HOLDINGS_OF, {"q": marks.question_id, "m": ids[start : start + 500]}
+                _HOLDINGS_OF, {"m": ids[start : start + 500], "o": list(marks.outcome_ids)}
             ):
                 held[mid][column[oid]] = n
         for mid, row in held.items():

@@ -204,6 +204,15 @@ def cancel(*, session: Session, user_id: int, question_id: object, note: object 
     return question
 
 
+def in_final_standings(question: Question, comp: Competition) -> bool:
+    """True when ``comp`` has ended and ``question`` was settled by then: the frozen
+    final standings count that settlement, so it cannot be undone (pages say so)."""
+    end = ended_at(comp)
+    if end is None or question.status not in ("resolved", "cancelled"):
+        return False
+    return question.resolved_at is None or question.resolved_at <= end
+
+
 def _refuse_if_in_final_standings(session: Session, question: Question) -> None:
     """Refuse to undo a settlement that the frozen final standings count.
 
@@ -224,10 +233,7 @@ def _refuse_if_in_final_standings(session: Session, question: Question) -> None:
         .with_for_update(read=True)
         .execution_options(populate_existing=True)
     ).one()
-    end = ended_at(comp)
-    if end is None:
-        return
-    if question.resolved_at is None or question.resolved_at <= end:
+    if in_final_standings(question, comp):
         raise Conflict(
             "This question was settled before the competition ended; its resolution is "
             "part of the final standings and cannot be undone.",

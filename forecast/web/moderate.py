@@ -344,5 +344,6 @@ def undo(question_id: int):
         question=question,
         outcome=outcome,
         preview=moderation.undo_preview(get_session(), question),
+        final=resolution.in_final_standings(question, comp),
         form=form,
     ), _status(form, err)

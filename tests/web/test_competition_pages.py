@@ -407,10 +407,15 @@ def test_a_resolution_made_before_the_end_cannot_be_undone_after_it(
     assert set(body) == {"error"} and body["error"]["code"] == "competition_closed"
     assert message in body["error"]["message"]
 
-    # The moderator page shows the message on the form, with a 409.
+    # The moderator page says so up front, with no undo button; a form sent anyway
+    # (from a page opened before the end) gets the message and a 409.
     login(client, teacher)
     path = f"/moderate/questions/{second.id}/undo"
-    r = client.post(path, data={"csrf_token": csrf(client, path), "note": "Oops."})
+    page = client.get(path).get_data(as_text=True)
+    assert "part of the final standings and cannot be undone" in page
+    assert "Undo the cancellation</button>" not in page
+    token = csrf(client)  # the session's token, from any form
+    r = client.post(path, data={"csrf_token": token, "note": "Oops."})
     assert r.status_code == 409
     assert message in r.get_data(as_text=True)
 

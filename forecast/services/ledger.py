@@ -65,7 +65,7 @@ def transfer(
     session.add(member)
     session.add(question)
     session.execute(
-        insert(_LEDGER),
+        _INSERT_LEDGER,
         _pair(
             question.competition_id,
             member.id,

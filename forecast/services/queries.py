@@ -564,23 +564,24 @@ def open_values(
             _MARKS.popitem(last=False)
         totals = kept.totals
         for qid in [q for q in kept.questions if q not in questions]:  # settled since
-            marks = kept.questions.pop(qid)
-            for mid, v in zip(marks.members, marks.values, strict=True):
-                totals[mid] -= v
+            _add(totals, kept.questions.pop(qid), -1)
         for qid, (trade_count, price) in questions.items():
             marks = kept.questions.get(qid)
             if marks is not None and marks.trade_count == trade_count:
                 continue
             if marks is None or marks.outcome_ids != tuple(sorted(price)):
                 if marks is not None:
-                    for mid, v in zip(marks.members, marks.values, strict=True):
-                        totals[mid] -= v
+                    _add(totals, marks, -1)
                 marks = kept.questions[qid] = _build_marks(session, qid, trade_count, price)
-                for mid, v in zip(marks.members, marks.values, strict=True):
-                    totals[mid] += v
+                _add(totals, marks, 1)
             else:
                 _update_marks(session, marks, trade_count, price, totals)
         return {mid: v for mid, v in totals.items() if v}
+
+
+def _add(totals: dict[int, int], marks: _QuestionMarks, sign: int) -> None:
+    for mid, v in zip(marks.members, marks.values, strict=True):
+        totals[mid] += sign * v
 
 
 @dataclass

@@ -16,6 +16,11 @@ from wtforms.validators import DataRequired, EqualTo
 MODES = ("buy", "sell", "probability")
 
 
+def mode_of(value: object) -> str:
+    """The trade panel's mode from a form or a query string: one of MODES, else "buy"."""
+    return value if value in MODES else "buy"
+
+
 class RegisterForm(FlaskForm):
     username = StringField(
         "Username",
@@ -89,7 +94,7 @@ class TradeForm(FlaskForm):
     idempotency_key = HiddenField(default=new_idempotency_key)
 
     def current_mode(self) -> str:
-        return self.mode.data if self.mode.data in MODES else "buy"
+        return mode_of(self.mode.data)
 
     def amount_field(self):
         """The field holding the amount for the chosen mode."""

@@ -29,7 +29,7 @@ from forecast.services.competitions import PUBLIC_SLUG
 from forecast.services.errors import Conflict, DomainError, Invalid, NotFound
 from forecast.services.questions import effective_status, outcomes_by_question, outcomes_of
 from forecast.web import charts
-from forecast.web.forms import MODES, TradeForm, new_idempotency_key
+from forecast.web.forms import TradeForm, mode_of, new_idempotency_key
 from forecast.web.render import is_htmx, render
 
 bp = Blueprint("pages", __name__)
@@ -454,8 +454,7 @@ def _panel_context(
         mode = form.current_mode()
         form.mode.data = mode
     else:
-        mode = request.args.get("mode", "buy")
-        mode = mode if mode in MODES else "buy"
+        mode = mode_of(request.args.get("mode"))
     # After a trade, an error or a change of mode, put the cursor back in the amount box
     # (htmx focuses [autofocus] in swapped content); a plain page load leaves focus alone.
     errors = form is not None and bool(form.errors or form.form_errors)

@@ -44,8 +44,18 @@ class Stats:
     requests: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    started: list[float] = field(default_factory=list)  # each request's start, s into the phase
+    paths: list[str] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     failures: int = 0  # connection errors
+
+    def slowest(self, n: int) -> list[str]:
+        """The ``n`` slowest requests: when in the phase they started, what, how long."""
+        worst = sorted(range(len(self.latencies)), key=self.latencies.__getitem__)[-n:]
+        return [
+            f"  {self.started[k]:7.3f}s  {self.latencies[k] * 1000:7.1f} ms  {self.paths[k]}"
+            for k in sorted(worst, key=self.started.__getitem__)
+        ]
 
     @property
     def rps(self) -> float:
@@ -106,20 +116,24 @@ async def _phase(
 ) -> Stats:
     stats = Stats(name)
     counter = iter(range(10**12))
+    start = time.perf_counter()
 
     async def worker(limit: int, deadline: float, record: bool) -> None:
         while True:
             k = next(counter)
             if k >= limit or time.perf_counter() > deadline:
                 return
+            req = make(k)
             t = time.perf_counter()
             try:
-                status, _ = await _one(host, port, make(k))
+                status, _ = await _one(host, port, req)
             except OSError:
                 stats.failures += 1
                 continue
             if record:
                 stats.latencies.append(time.perf_counter() - t)
+                stats.started.append(t - start)
+                stats.paths.append(req[1])
                 stats.statuses[status] += 1
 
     if warmup:
@@ -348,6 +362,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--phases", default=",".join(PHASES))
+    ap.add_argument("--slowest", type=int, default=0, help="print each phase's N slowest requests")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
     url = database_url(args.db, args.size)
@@ -381,6 +396,9 @@ def main(argv: list[str] | None = None) -> None:
         if server:
             server.stop()
     print(report(results))
+    for name, stats in results.items() if args.slowest else ():
+        print(f"{name}: the {args.slowest} slowest (start in phase, latency, path)")
+        print("\n".join(stats.slowest(args.slowest)))
     if rss:
         print("RSS per worker (MB): " + ", ".join(f"{v:.0f}" for v in rss.values()))
     if args.json:

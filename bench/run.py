@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--workers", type=int, help="gunicorn workers (default: forecast's default)")
     ap.add_argument("--phases", default=",".join(load.PHASES))
+    ap.add_argument("--slowest", type=int, default=0, help="print each phase's N slowest requests")
     ap.add_argument("--no-resolve", action="store_true")
     ap.add_argument("--resolve-runs", type=int, default=3)
     ap.add_argument("--out", type=Path, help="results JSON (default bench/out/results_...)")
@@ -138,6 +139,9 @@ def main(argv: list[str] | None = None) -> dict:
                 )
             )
             say(load.report(rounds[-1]))
+            for name, stats in rounds[-1].items() if args.slowest else ():
+                say(f"{name}: the {args.slowest} slowest (start in phase, latency, path)")
+                say("\n".join(stats.slowest(args.slowest)))
         result["rss_mb"] = [round(v, 1) for v in server.rss_mb().values()]
     finally:
         server.stop()

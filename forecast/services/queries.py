@@ -12,10 +12,12 @@ import time
 from array import array
 from bisect import bisect_left
 from collections import OrderedDict, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import groupby
+from typing import NamedTuple, overload
 
 from sqlalchemy import TextClause, bindparam, func, text
 from sqlmodel import Session, select
@@ -584,8 +586,9 @@ def _add(totals: dict[int, int], marks: _QuestionMarks, sign: int) -> None:
         totals[mid] += sign * v
 
 
-@dataclass
-class Standing:
+class Standing(NamedTuple):
+    """One member's line on a leaderboard."""
+
     rank: int
     username: str
     user_id: int
@@ -600,13 +603,45 @@ class Standing:
     last_trade_at: datetime | None
 
 
-class Standings(list):
-    """Standings in rank order; ``as_of``: when they were computed (UTC), or when the
-    competition ended for ``final`` standings."""
+class Standings:
+    """Standings in rank order (a sequence of :class:`Standing`); ``as_of``: when they
+    were computed (UTC), or when the competition ended for ``final`` standings.
 
-    as_of: datetime
-    final: bool = False
-    serial: int = 0  # tells one computed leaderboard from another (pages cache their tables)
+    Kept as plain tuples and made into Standing rows only when read.  A
+    company's leaderboard is 10,000 lines kept for as long as it is current;
+    the garbage collector stops tracking a plain tuple of plain values, but not
+    an object or a named tuple, and every full collection walked them all
+    (bench/README.md: "Garbage collection").
+    """
+
+    def __init__(self, rows: list[tuple], as_of: datetime, *, final: bool = False) -> None:
+        self._rows = rows
+        self.as_of = as_of
+        self.final = final
+        self.serial = next(_SERIALS)  # tells one computed leaderboard from another
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[Standing]:
+        return itertools.starmap(Standing, self._rows)
+
+    @overload
+    def __getitem__(self, k: int) -> Standing: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[Standing]: ...
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [Standing(*r) for r in self._rows[k]]
+        return Standing(*self._rows[k])
+
+    def of_user(self, user_id: int) -> Standing | None:
+        """The user's line, if the user is a member."""
+        at = _USER_AT
+        return next((Standing(*r) for r in self._rows if r[at] == user_id), None)
+
+
+_USER_AT = Standing._fields.index("user_id")
 
 
 @dataclass
@@ -655,13 +690,13 @@ _VERSION_SQL = text(
 
 def leaderboard(
     session: Session, comp: Competition, *, by: str = "net_worth", max_age: float = 0.0
-) -> list[Standing]:
+) -> Standings:
     """Standings.  By net worth (highest first) or mean Brier (lowest first).
 
     Ties go to whoever got there first: the member whose last trade is
     earlier (members who never traded count from when they joined).
 
-    Returns a :class:`Standings` list.  This process keeps the last one it
+    Returns :class:`Standings`.  This process keeps the last one it
     computed and returns it again while the competition's version (see
     _board_version) is unchanged, so repeated views cost one small query.
     With ``max_age`` > 0, a leaderboard that took more than SLOW_LEADERBOARD
@@ -692,10 +727,8 @@ def _compute_and_keep(
     session: Session, comp: Competition, key: tuple, version: tuple, by: str, ended
 ) -> Standings:
     at, started = time.monotonic(), time.perf_counter()
-    standings = Standings(_compute_leaderboard(session, comp, by, ended))
-    standings.as_of = ended or utcnow()
-    standings.final = ended is not None
-    standings.serial = next(_SERIALS)
+    rows = _compute_leaderboard(session, comp, by, ended)
+    standings = Standings(rows, ended or utcnow(), final=ended is not None)
     if key not in _BOARDS and len(_BOARDS) >= 64:
         _BOARDS.pop(next(iter(_BOARDS)), None)
     _BOARDS[key] = _Board(version, at, time.perf_counter() - started, standings)
@@ -731,8 +764,9 @@ def _refresh_later(engine, key: tuple, comp_id: int, by: str, ended) -> None:
 
 def _compute_leaderboard(
     session: Session, comp: Competition, by: str, as_of: datetime | None = None
-) -> list[Standing]:
-    """The standings now, or, for a competition that ended at ``as_of``, as they were then.
+) -> list[tuple]:
+    """The standings now, or, for a competition that ended at ``as_of``, as they were then:
+    a tuple of Standing's fields per member, in rank order.
 
     As of an end: the points that moved after it (payouts, refunds and
     reversals of resolutions made later) are taken back out of each balance,
@@ -780,8 +814,7 @@ def _compute_leaderboard(
         net = balance + values.get(mid, 0)
         brier, scored = briers.get(mid, (None, 0))
         rows.append(
-            Standing(
-                0,
+            (
                 username,
                 user_id,
                 mid,
@@ -795,15 +828,12 @@ def _compute_leaderboard(
                 last or joined,
             )
         )
+    # Positions in the tuples above: net worth 3, brier 6, last trade (or join) 10.
     if by == "brier":
-        rows.sort(
-            key=lambda s: (s.brier is None, s.brier if s.brier is not None else 0, s.last_trade_at)
-        )
+        rows.sort(key=lambda r: (r[6] is None, r[6] if r[6] is not None else 0, r[10]))
     else:
-        rows.sort(key=lambda s: (-s.net_worth, s.last_trade_at))
-    for k, s in enumerate(rows, 1):
-        s.rank = k
-    return rows
+        rows.sort(key=lambda r: (-r[3], r[10]))
+    return [(k, *r) for k, r in enumerate(rows, 1)]  # Standing's fields, as plain tuples
 
 
 def standing_json(s: Standing) -> dict:

@@ -280,7 +280,7 @@ def leaderboard(slug: str):
     me = _uid()
     mine = None
     if me is not None and all(s.user_id != me for s in shown):
-        mine = next((s for s in standings if s.user_id == me), None)
+        mine = standings.of_user(me)
     context = dict(
         competition=comp,
         standings=shown,

@@ -169,21 +169,23 @@ def _sampled(session: Session, question: Question, max_points: int) -> _PackedHi
     return packed
 
 
-def history_lines(
+def history_columns(
     session: Session, question: Question, outcome_ids: list[int], *, max_points: int
-) -> list[tuple[datetime, list[float]]]:
-    """The sampled history as (time, probabilities in ``outcome_ids`` order): a chart's input."""
+) -> tuple[datetime, list[float], list[list[float]]]:
+    """The sampled history as a chart's columns: the opening time, each point's
+    seconds after it (the opening's 0.0 first), and each outcome's probability at
+    those points, one list per outcome in ``outcome_ids`` order."""
     keys = [str(i) for i in outcome_ids]
     packed = _sampled(session, question, max_points)
     if packed is not None and all(k in packed.keys for k in keys):
-        return packed.lines(keys)
-    return [
-        (
-            datetime.fromisoformat(pt["at"].replace("Z", "+00:00")),
-            [pt["probabilities"].get(k, 0.0) for k in keys],
-        )
-        for pt in history(session, question, max_points=max_points)
-    ]
+        return packed.columns(keys)
+    points = history(session, question, max_points=max_points)
+    times = [datetime.fromisoformat(pt["at"].replace("Z", "+00:00")) for pt in points]
+    return (
+        times[0],
+        [(t - times[0]).total_seconds() for t in times],
+        [[pt["probabilities"].get(k, 0.0) for pt in points] for k in keys],
+    )
 
 
 def history_series(
@@ -243,21 +245,13 @@ class _PackedHistory:
         last_id = rows[-1][0] if rows else self.last_id
         return _PackedHistory(self.opening, self.keys, micros, probs, trade_count, last_id)
 
-    def lines(self, keys: list[str]) -> list[tuple[datetime, list[float]]]:
-        """(time, probabilities in ``keys`` order) at opening and after each sampled trade."""
-        n, cols = len(self.keys), [self.keys.index(k) for k in keys]
-        opening = self.opening["probabilities"]
-        out = [
-            (
-                datetime.fromisoformat(self.opening["at"].replace("Z", "+00:00")),
-                [opening[k] for k in keys],
-            )
-        ]
-        probs = self.probs
-        for j, us in enumerate(self.micros):
-            row = j * n
-            out.append((_EPOCH + timedelta(microseconds=us), [probs[row + c] for c in cols]))
-        return out
+    def columns(self, keys: list[str]) -> tuple[datetime, list[float], list[list[float]]]:
+        """See history_columns: the opening time, seconds after it, a line per key."""
+        start = datetime.fromisoformat(self.opening["at"].replace("Z", "+00:00"))
+        us0 = (start - _EPOCH) // timedelta(microseconds=1)
+        seconds = [0.0, *((us - us0) / 1e6 for us in self.micros)]  # as timedelta divides
+        n, opening = len(self.keys), self.opening["probabilities"]
+        return start, seconds, [[opening[k], *self.probs[self.keys.index(k) :: n]] for k in keys]
 
     def series(self, key: str) -> list[float]:
         """One outcome's probability at opening and after each sampled trade."""

@@ -119,7 +119,36 @@ def history_chart(
         return Markup("")
     pts = _sample(points)
     t0 = pts[0][0]
-    t1 = max(end, pts[-1][0])
+    return history_chart_columns(
+        labels,
+        t0,
+        [(t - t0).total_seconds() for t, _ in pts],
+        [[probs[k] for _, probs in pts] for k in range(len(labels))],
+        end=end,
+        title=title,
+        end_label=end_label,
+        chart_id=chart_id,
+    )
+
+
+def history_chart_columns(
+    labels: Sequence[str],
+    start: datetime,
+    seconds: Sequence[float],
+    lines: Sequence[Sequence[float]],
+    *,
+    end: datetime,
+    title: str,
+    end_label: str | None = None,
+    chart_id: str = "history",
+) -> Markup:
+    """:func:`history_chart` from columns, as a kept history holds them: the first
+    point's time, each point's seconds after it, and each outcome's probabilities
+    at those points (``lines``, in ``labels`` order).  Draws every point given."""
+    if not seconds or not labels:
+        return Markup("")
+    t0 = start
+    t1 = max(end, t0 + timedelta(seconds=seconds[-1]))
     span = max((t1 - t0).total_seconds(), 1.0)
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
 
@@ -129,7 +158,7 @@ def history_chart(
     def y(p: float) -> float:
         return PAD_T + (1 - p) * plot_h
 
-    first, last = pts[0][1], pts[-1][1]
+    first, last = [line[0] for line in lines], [line[-1] for line in lines]
     summary = "; ".join(
         f"{label} {pct(last[k])} now (opened at {pct(first[k])})" for k, label in enumerate(labels)
     )
@@ -169,12 +198,23 @@ def history_chart(
         f'<text x="{PAD_L + plot_w / 2:.1f}" y="{H - 4}" text-anchor="middle" '
         'class="axis-label" fill="#424a53" font-size="12">Time (UTC)</text>'
     )
+    # Each point's x once (not once per line), and each line as one string: a step
+    # to each point's time, then up or down to its probability, the step up or down
+    # left out where the probability drew at the height it already was (a chart of
+    # many small trades: the same line, a fraction of the path).
+    scale = plot_w / span
+    xs = [f"{PAD_L + sec * scale:.1f}" for sec in seconds]
+    x_end = f"{x(t1):.1f}"
     ends = []
     for k in range(len(labels)):
-        d = [f"M{x(pts[0][0]):.1f},{y(pts[0][1][k]):.1f}"]
-        for t, probs in pts[1:]:
-            d.append(f"H{x(t):.1f}V{y(probs[k]):.1f}")
-        d.append(f"H{x(t1):.1f}")
+        ys = [f"{PAD_T + (1 - p) * plot_h:.1f}" for p in lines[k]]
+        d = [f"M{xs[0]},{ys[0]}"]
+        at = ys[0]
+        for px, py in zip(xs, ys, strict=True):
+            if py != at:
+                d.append(f"H{px}V{py}")
+                at = py
+        d.append(f"H{x_end}")
         parts.append(
             f'<path d="{"".join(d)}" fill="none" stroke="{color(k)}" stroke-width="2.5" '
             f'stroke-linejoin="round" class="series series-{k}"{_dash(k)}/>'

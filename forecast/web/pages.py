@@ -364,12 +364,14 @@ def _chart(session, question: Question, outcomes: list, status: str) -> object:
     labels = tuple(o.label for o in outcomes)
 
     def draw():
-        points = queries.history_lines(
+        start, seconds, lines = queries.history_columns(
             session, question, [o.id for o in outcomes], max_points=charts.MAX_POINTS
         )
-        return charts.history_chart(
+        return charts.history_chart_columns(
             list(labels),
-            points,
+            start,
+            seconds,
+            lines,
             end=end,
             end_label="now" if status == "open" else None,
             title=f"Probability history: {question.title}",

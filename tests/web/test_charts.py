@@ -56,6 +56,20 @@ def test_many_trades_are_sampled_and_the_last_one_kept():
     assert "A 50%" in [t.text for t in svg.iter(f"{SVG}text")]  # 999/2000, the last point
 
 
+def test_a_line_steps_only_where_its_probability_moved_on_the_chart():
+    # Many tiny trades: the line holds at one height on the chart, then moves once.
+    tiny = [(T0 + timedelta(minutes=k), [0.5 + k * 1e-7, 0.5 - k * 1e-7]) for k in range(100)]
+    points = [*tiny, (T0 + timedelta(minutes=100), [0.8, 0.2])]
+    svg = parse(charts.history_chart(["A", "B"], points, end=points[-1][0], title="t"))
+    for path in svg.findall(f"{SVG}path"):
+        d = path.get("d")
+        assert d.count("V") == 1 and d.startswith("M44.0,")  # one step, at the last trade
+        steps = re.findall(r"H([0-9.]+)V([0-9.]+)", d)
+        assert steps[0][0] == f"{float(d.split('H')[-1]):.1f}"  # at the end: the last trade's time
+    texts = [t.text for t in svg.iter(f"{SVG}text")]
+    assert "A 80%" in texts and "B 20%" in texts
+
+
 def test_a_brand_new_question_has_a_flat_chart_without_repeated_ticks():
     svg = parse(
         charts.history_chart(["YES", "NO"], [(T0, [0.1, 0.9])], end=T0, title="t", end_label="now")

@@ -13,6 +13,7 @@ from array import array
 from bisect import bisect_left
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -36,7 +37,7 @@ from forecast.models import (
     User,
     utcnow,
 )
-from forecast.services import competitions
+from forecast.services import competitions, foreground
 from forecast.services.questions import effective_status, outcomes_of
 
 
@@ -435,6 +436,24 @@ class _Marks:
 
 _MARKS: OrderedDict[tuple, _Marks] = OrderedDict()
 _MARKS_LOCK = threading.Lock()  # a view and a leaderboard being redone may both update them
+_marks_wanted: set[int] = set()  # threads waiting for _MARKS_LOCK
+
+
+@contextmanager
+def _marks_lock() -> Iterator[None]:
+    """Hold _MARKS_LOCK; while waiting for it, be counted in _marks_wanted."""
+    me = threading.get_ident()
+    _marks_wanted.add(me)
+    try:
+        _MARKS_LOCK.acquire()
+    finally:
+        _marks_wanted.discard(me)
+    try:
+        yield
+    finally:
+        _MARKS_LOCK.release()
+
+
 _P, _T = Position.__table__, Trade.__table__
 _HOLDINGS = (
     select(_P.c.membership_id, _P.c.outcome_id, _P.c.shares)
@@ -552,7 +571,7 @@ def open_values(
                 total += sum(_mark((r[1:] for r in group), questions[qid][1]).values())
         return {member_id: total} if total else {}
     key = (str(session.get_bind().url), comp.id, comp.created_at, as_of)
-    with _MARKS_LOCK:
+    with _marks_lock():
         kept = _MARKS.get(key) or _Marks()
         _MARKS[key] = kept
         _MARKS.move_to_end(key)
@@ -572,6 +591,9 @@ def open_values(
                 _add(totals, marks, 1)
             else:
                 _update_marks(session, marks, trade_count, price, totals)
+            # In a refresh thread: a request being served goes first, unless it waits
+            # for these marks (then they are finished as soon as can be).
+            foreground.give_way(unless=_marks_wanted.__len__)
         return {mid: v for mid, v in totals.items() if v}
 
 
@@ -742,7 +764,7 @@ def _refresh_later(engine, key: tuple, comp_id: int, by: str, ended) -> None:
 
     def run() -> None:
         try:
-            with Session(engine) as s:
+            with foreground.background(), Session(engine) as s:
                 comp = s.get(Competition, comp_id)
                 if comp is not None:
                     version = _board_version(s, comp, ended)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
+from forecast.services import foreground
 from forecast.web import errors, security
 
 
@@ -17,10 +18,23 @@ class IdConverter(IntegerConverter):
         super().__init__(map, fixed_digits, min, max, signed)
 
 
+class _Counted:
+    """WSGI middleware: each request counts as being served (services.foreground) while
+    the app handles it, so background work in this process gives way to it."""
+
+    def __init__(self, wsgi_app) -> None:  # noqa: ANN001
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):  # noqa: ANN001, ANN204
+        with foreground.serving():
+            return self.wsgi_app(environ, start_response)
+
+
 def register(app: Flask) -> None:
     from forecast.market.money import fmt
     from forecast.web import admin, api, auth, comments, competitions, moderate, pages, profile
 
+    app.wsgi_app = _Counted(app.wsgi_app)
     app.url_map.converters["int"] = IdConverter
     app.add_template_global(fmt, "fmt")
     security.init_app(app)

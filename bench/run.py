@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
             ["--size", args.size, "--db", url, "--reset", "--tokens-file", str(tokens_file)]
         )
         result["generate_s"] = gen["seconds"]
-    target = load.read_target(url, tokens_file, "public", min_balance=20)
+    target = load.read_target(url, tokens_file, "public", min_balance=load.MIN_BALANCE)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     server = load.Server(url, workers=args.workers, log=OUT / f"serve_{args.size}_{kind}.log")
     rounds: list[dict[str, load.Stats]] = []

@@ -142,8 +142,19 @@ def get_question_and_competition(
     return row[0], row[1]
 
 
-def viewable_question(session: Session, user_id: int | None, question_id: object) -> Question:
+def viewable_question_and_competition(
+    session: Session, user_id: int | None, question_id: object
+) -> tuple[Question, Competition]:
+    """The question and its competition, one read; NotFound when the user may not see it.
+
+    Keep the competition if you need it: the session holds its objects weakly,
+    and asking for it again by id is another query.
+    """
     q, comp = get_question_and_competition(session, question_id)
     if not can_view(session, user_id, comp):
         raise NotFound("No such question.")
-    return q
+    return q, comp
+
+
+def viewable_question(session: Session, user_id: int | None, question_id: object) -> Question:
+    return viewable_question_and_competition(session, user_id, question_id)[0]

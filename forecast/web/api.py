@@ -343,8 +343,8 @@ def leaderboard(slug: str):
 def question(question_id: int):
     """One question with its outcomes' probabilities."""
     session = get_session()
-    q = access.viewable_question(session, _uid(), question_id)
-    return jsonify(queries.question_json(session, q))
+    q, comp = access.viewable_question_and_competition(session, _uid(), question_id)
+    return jsonify(queries.question_json(session, q, comp))
 
 
 @bp.get(f"/questions/{QID}/history")

@@ -137,9 +137,7 @@ def _competition(slug: str) -> Competition:
 def _question(question_id: int) -> tuple[Question, Competition]:
     if not 1 <= question_id <= MAX_ID:
         raise NotFound("No such question.")
-    session = get_session()
-    question = access.viewable_question(session, _uid(), question_id)
-    return question, session.get(Competition, question.competition_id)
+    return access.viewable_question_and_competition(get_session(), _uid(), question_id)
 
 
 def _member(comp: Competition) -> Membership | None:

@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from forecast import create_app
+from forecast import create_app, malloc
 from forecast.db import get_db
 from forecast.services import accounts, audit, packs, site
 from forecast.services.access import get_competition
@@ -44,7 +44,8 @@ WORKER_SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
 def _worker_init(worker) -> None:  # noqa: ANN001
     """Each gunicorn worker: hand the GIL over sooner than CPython's default.
 
-    Also freezes what the worker loaded (see below).
+    Also freezes what the worker loaded (see below), and has every thread
+    allocate from one arena (forecast.malloc).
 
     A worker serves requests on its main thread, and a large leaderboard is
     recomputed in a thread beside it (services.queries).  Each time the
@@ -55,6 +56,7 @@ def _worker_init(worker) -> None:  # noqa: ANN001
     running it changes nothing.
     """
     sys.setswitchinterval(WORKER_SWITCH_INTERVAL)
+    malloc.one_arena()  # before any thread: see forecast.malloc
     # What the worker has loaded (the app, its modules: about 95,000 objects) lives as
     # long as the worker: keep it out of the collector's full passes, which walked it
     # all each time (80 ms on this machine, and every request in the worker waited).

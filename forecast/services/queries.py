@@ -23,6 +23,7 @@ from typing import NamedTuple, overload
 from sqlalchemy import TextClause, bindparam, func, text
 from sqlmodel import Session, select
 
+from forecast import malloc
 from forecast.market.lmsr import prices
 from forecast.market.money import to_float
 from forecast.models import (
@@ -769,6 +770,7 @@ def _refresh_later(engine, key: tuple, comp_id: int, by: str, ended) -> None:
                 if comp is not None:
                     version = _board_version(s, comp, ended)
                     _compute_and_keep(s, comp, key, version, by, ended)
+            malloc.trim()  # the old board and the marks' old arrays are freed by now
         except Exception:  # the next view computes it in the request instead
             log.exception("refreshing a leaderboard failed")
         finally:

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import JSON, bindparam, insert, text, update
 from sqlmodel import Session
 
-from forecast.db import insert_many
+from forecast.db import Prepared, insert_many
 from forecast.models import (
     LedgerEntry,
     Membership,
@@ -140,16 +140,16 @@ def book_trade(
         "first": int(first_on_question),
     }
     if session.get_bind().dialect.name == "postgresql":
-        return session.execute(_BOOK_TRADE_PG, {**trade, **params}).scalar_one()
-    session.execute(_SET_Q, params)
+        return _BOOK_TRADE_PG_RUN.first(session, {**trade, **params})[0]
+    _SET_Q_RUN.write(session, params)
     if position_id is None:
-        session.execute(_NEW_POSITION, params)
+        _NEW_POSITION_RUN.write(session, params)
     else:
-        session.execute(_ADD_POSITION, {**params, "pid": position_id})
-    trade_id = session.execute(_INSERT_TRADE, trade).inserted_primary_key[0]
+        _ADD_POSITION_RUN.write(session, {**params, "pid": position_id})
+    trade_id = _INSERT_TRADE_RUN.write(session, {k: trade[k] for k in TRADE_COLUMNS})
     if params["cost"] != 0:
-        session.execute(
-            _INSERT_LEDGER,
+        _INSERT_LEDGER_RUN.write_many(
+            session,
             _pair(
                 competition_id,
                 params["mid"],
@@ -161,8 +161,8 @@ def book_trade(
                 params["now"],
             ),
         )
-    session.execute(_TRADE_WALLET, params)
-    session.execute(_TRADE_MAKER, params)
+    _TRADE_WALLET_RUN.write(session, params)
+    _TRADE_MAKER_RUN.write(session, params)
     return trade_id
 
 
@@ -293,3 +293,40 @@ def transfer_many(
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Membership) and obj.id in paid:
             session.expire(obj)
+
+
+# A trade's statements run on the DBAPI cursor (db.Prepared): compiled once, values
+# through the columns' types.  The trade row's columns, as services.trading gives them.
+TRADE_COLUMNS = (
+    "question_id",
+    "membership_id",
+    "user_id",
+    "outcome_id",
+    "kind",
+    "shares",
+    "cost",
+    "balance_after",
+    "probabilities",
+    "forecast",
+    "idempotency_key",
+    "request_hash",
+    "created_at",
+)
+_LEDGER_COLUMNS = (
+    "competition_id",
+    "kind",
+    "trade_id",
+    "action_id",
+    "created_at",
+    "membership_id",
+    "question_id",
+    "amount",
+)
+_BOOK_TRADE_PG_RUN = Prepared(_BOOK_TRADE_PG)
+_SET_Q_RUN = Prepared(_SET_Q)
+_NEW_POSITION_RUN = Prepared(_NEW_POSITION)
+_ADD_POSITION_RUN = Prepared(_ADD_POSITION)
+_INSERT_TRADE_RUN = Prepared(_INSERT_TRADE, column_keys=TRADE_COLUMNS)
+_INSERT_LEDGER_RUN = Prepared(_INSERT_LEDGER, column_keys=_LEDGER_COLUMNS)
+_TRADE_WALLET_RUN = Prepared(_TRADE_WALLET)
+_TRADE_MAKER_RUN = Prepared(_TRADE_MAKER)

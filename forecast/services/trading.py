@@ -19,6 +19,7 @@ from sqlalchemy import and_, bindparam
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 
+from forecast.db import Prepared
 from forecast.market import lmsr
 from forecast.market.money import MoneyError, fmt, to_units
 from forecast.models import Competition, Membership, Outcome, Position, Question, Trade, utcnow
@@ -238,6 +239,9 @@ _OUTCOMES_SQL = (
 )
 
 
+_LOCK, _OUTCOMES = Prepared(_LOCK_SQL), Prepared(_OUTCOMES_SQL)  # run on the DBAPI cursor
+
+
 def open_market(session: Session, user_id: int, question_id: object) -> Market:
     """Load and lock what a trade on ``question_id`` needs, checking the caller may trade there.
 
@@ -248,7 +252,7 @@ def open_market(session: Session, user_id: int, question_id: object) -> Market:
     """
     if isinstance(question_id, bool) or not isinstance(question_id, int):
         raise NotFound("No such question.")
-    row = session.execute(_LOCK_SQL, {"qid": question_id, "uid": user_id}).first()
+    row = _LOCK.first(session, {"qid": question_id, "uid": user_id})
     if row is None:
         _, comp = access.get_question_and_competition(session, question_id)  # NotFound
         access.require_member(session, user_id, comp)  # NotFound when private, else Forbidden
@@ -258,8 +262,8 @@ def open_market(session: Session, user_id: int, question_id: object) -> Market:
     member = MemberState(row[10], user_id, row[11])
     outcomes = [
         OutcomeState(oid, label, q, pid, shares or 0)
-        for oid, label, q, pid, shares in session.execute(
-            _OUTCOMES_SQL, {"mid": member.id, "qid": question.id}
+        for oid, label, q, pid, shares in _OUTCOMES.rows(
+            session, {"mid": member.id, "qid": question.id}
         )
     ]
     _forget(session, Question, [question.id])  # ORM copies in this session re-read the locked row

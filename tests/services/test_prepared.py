@@ -1,0 +1,86 @@
+"""db.Prepared runs a trade's statements on the DBAPI cursor: the same values in and out
+as SQLAlchemy's own execution, and the same errors."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+
+from forecast.db import Prepared
+from forecast.models import Trade, User, utcnow
+from forecast.services import trading
+from forecast.services.questions import outcomes_of
+
+
+def test_reads_match_sqlalchemy_row_for_row(db, tx, make_user, make_question):
+    alice = make_user("alice")
+    q = make_question()
+    with db.session() as s:
+        yes = outcomes_of(s, q.id)[0].id
+    tx(
+        lambda s: trading.trade(
+            session=s,
+            user_id=alice.id,
+            question_id=q.id,
+            order=trading.parse_order(outcome_id=yes, spend="5"),
+        )
+    )
+    with db.session() as s:
+        member_id = trading.open_market(s, alice.id, q.id).member.id
+        for stmt, params in (
+            (trading._LOCK_SQL, {"qid": q.id, "uid": alice.id}),
+            (trading._OUTCOMES_SQL, {"qid": q.id, "mid": member_id}),
+        ):
+            expected = [tuple(r) for r in s.execute(stmt, params).all()]
+            got = Prepared(stmt).rows(s, params)
+            assert got == expected and got
+            assert [type(v) for v in got[0]] == [type(v) for v in expected[0]]
+        close_at = Prepared(trading._LOCK_SQL).first(s, {"qid": q.id, "uid": alice.id})[3]
+        assert close_at.tzinfo is not None  # aware UTC, as the column type gives it
+        assert Prepared(trading._LOCK_SQL).first(s, {"qid": q.id, "uid": 10**6}) is None
+
+
+def test_a_written_row_reads_back_through_the_orm_unchanged(db, tx, make_user, make_question):
+    alice = make_user("alice")
+    q = make_question()
+    with db.session() as s:
+        yes = outcomes_of(s, q.id)[0].id
+        member_id = trading.open_market(s, alice.id, q.id).member.id
+    now = utcnow()
+    row = dict(
+        question_id=q.id,
+        membership_id=member_id,
+        user_id=alice.id,
+        outcome_id=yes,
+        kind="spend",
+        shares=7,
+        cost=3,
+        balance_after=0,
+        probabilities={str(yes): 0.25},
+        forecast={str(yes): 0.5},
+        idempotency_key=None,
+        request_hash="h",
+        created_at=now,
+    )
+    new_id = tx(lambda s: Prepared(insert(Trade.__table__), column_keys=list(row)).write(s, row))
+    with db.session() as s:
+        t = s.get(Trade, new_id)
+        assert t.probabilities == {str(yes): 0.25} and t.forecast == {str(yes): 0.5}
+        assert t.created_at == now and t.kind == "spend" and t.shares == 7
+
+
+def test_driver_errors_come_out_as_sqlalchemy_errors(db, tx, make_user):
+    make_user("alice")
+    stmt = Prepared(
+        insert(User.__table__),
+        column_keys=["username", "password_hash", "is_admin", "is_active", "created_at"],
+    )
+    row = dict(username="alice", password_hash="x", is_admin=False, is_active=True)
+    with pytest.raises(IntegrityError):
+        tx(lambda s: stmt.write(s, {**row, "created_at": utcnow()}))
+
+
+def test_python_side_defaults_are_refused_rather_than_written_as_null(db):
+    with db.session() as s, pytest.raises(ValueError, match="defaults"):
+        Prepared(insert(User.__table__), column_keys=["username"]).write(s, {"username": "x"})

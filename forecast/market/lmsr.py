@@ -170,9 +170,18 @@ def shares_for_budget(q: Sequence[int], b: int, i: int, budget: int) -> int:
     s = floor_units(shares - _EPS)
     # The 50-digit result can sit a hair above the true value; never let the
     # booked shares cost more than the budget.
-    while s > 0 and buy_cost(q, b, i, s) > budget:
+    while s > 0 and _buy_cost_at(p, b, s) > budget:
         s -= 1
     return s
+
+
+def _buy_cost_at(p: Decimal, b: int, shares: int) -> int:
+    """buy_cost from the outcome's exact price ``p``: only q_i moves, so
+    C(after) - C(before) = b ln(1 - p + p exp(shares / b)), one exp and one ln
+    (buy_cost takes an exp per outcome, twice); rounded up the same way."""
+    with localcontext(_CTX):
+        bd = _d(b)
+        return ceil_units(bd * (1 + p * ((_d(shares) / bd).exp() - 1)).ln() + _EPS)
 
 
 def quote_spend(q: Sequence[int], b: int, i: int, budget: int) -> Quote:

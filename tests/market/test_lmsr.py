@@ -59,6 +59,18 @@ def test_spend_pays_exactly_the_budget_and_never_less_than_the_cost(market, data
     )
 
 
+@settings(max_examples=300, deadline=None)
+@given(markets(), st.data())
+def test_the_closed_form_buy_cost_is_buy_cost(market, data):
+    # shares_for_budget checks its result with _buy_cost_at (one exp, one ln) rather
+    # than buy_cost (two log-sum-exps): the same rounded number of units.
+    q, b = market
+    i = data.draw(st.integers(0, len(q) - 1))
+    shares = data.draw(st.integers(min_value=1, max_value=4 * b))
+    p = lmsr.prices_exact(q, b)[i]
+    assert lmsr._buy_cost_at(p, b, shares) == lmsr.buy_cost(q, b, i, shares)
+
+
 @settings(max_examples=200, deadline=None)
 @given(markets(), st.data())
 def test_buy_then_sell_all_returns_at_most_the_budget(market, data):

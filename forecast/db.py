@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - not on Windows: SQLite's busy timeout 
 
 from flask import current_app, g
 from sqlalchemy import JSON, Table, bindparam, create_engine, event, make_url, text
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
@@ -132,10 +132,24 @@ class Database:
         """A session for a request's reads (see autocommit_engine); never for writes."""
         return Session(self.autocommit_engine, expire_on_commit=False)
 
-    def read_one(self, statement: Executable, params: dict) -> Row | None:
-        """The first row of one read statement, on a connection of its own (None if none)."""
-        with self.autocommit_engine.connect() as conn:
-            return conn.execute(statement, params).first()
+    def read_one(self, statement: Prepared, params: dict) -> tuple | None:
+        """The first row of one read statement (None if none), on a pooled connection of
+        its own and outside any transaction (autocommit: on PostgreSQL no BEGIN and
+        ROLLBACK around it).  Every API request reads its token so.
+        """
+        pooled = self.engine.raw_connection()
+        try:
+            dbapi = pooled.dbapi_connection
+            compiled = statement.compiled_for(self.engine.dialect)
+            if self.is_sqlite:  # no BEGIN is sent for a bare cursor: autocommit already
+                return compiled.first(dbapi, params)
+            dbapi.autocommit = True
+            try:
+                return compiled.first(dbapi, params)
+            finally:
+                dbapi.autocommit = False
+        finally:
+            pooled.close()  # back to the pool
 
     def transaction(
         self,
@@ -232,14 +246,16 @@ class Prepared:
         self.column_keys = list(column_keys) if column_keys is not None else None
         self._compiled: dict[str, _Compiled] = {}
 
-    def _for(self, session: Session) -> tuple[_Compiled, object]:
-        conn = session.connection()  # begins the session's transaction when it has not
-        dialect = conn.dialect
+    def compiled_for(self, dialect) -> _Compiled:  # noqa: ANN001
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             compiled = _Compiled(self.statement, dialect, self.column_keys)
             self._compiled[dialect.name] = compiled
-        return compiled, conn.connection.dbapi_connection
+        return compiled
+
+    def _for(self, session: Session) -> tuple[_Compiled, object]:
+        conn = session.connection()  # begins the session's transaction when it has not
+        return self.compiled_for(conn.dialect), conn.connection.dbapi_connection
 
     def rows(self, session: Session, params: dict) -> list[tuple]:
         """Every row, each a tuple of the selected columns' values."""
@@ -250,8 +266,7 @@ class Prepared:
     def first(self, session: Session, params: dict) -> tuple | None:
         """The first row, or None."""
         compiled, dbapi = self._for(session)
-        row = compiled.run(dbapi, params).fetchone()
-        return None if row is None else compiled.processed([row])[0]
+        return compiled.first(dbapi, params)
 
     def write(self, session: Session, params: dict) -> int | None:
         """Run a write; returns an INSERT's new id (RETURNING, or the cursor's lastrowid)."""
@@ -313,6 +328,10 @@ class _Compiled:
         except base as exc:
             raise DBAPIError.instance(self.sql, params, exc, base, dialect=self.dialect) from exc
         return cursor
+
+    def first(self, dbapi, params: dict) -> tuple | None:  # noqa: ANN001
+        row = self.run(dbapi, params).fetchone()
+        return None if row is None else self.processed([row])[0]
 
     def processed(self, rows: list) -> list[tuple]:
         if not self.results:

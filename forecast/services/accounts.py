@@ -12,7 +12,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from forecast.db import Database
+from forecast.db import Database, Prepared
 from forecast.models import ApiToken, User, utcnow
 from forecast.services import competitions
 from forecast.services.errors import Conflict, Invalid, NotFound, has_nul
@@ -151,12 +151,15 @@ _CALLER_SQL = (
 )
 
 
+_CALLER = Prepared(_CALLER_SQL)
+
+
 def api_caller(db: Database, plain: str) -> ApiCaller | None:
     """The account of a live (not revoked) token with this text, if it is active; else None.
 
     Read on its own, outside the request's read transaction (Database.read_one).
     """
-    row = db.read_one(_CALLER_SQL, {"h": hash_token(plain)})
+    row = db.read_one(_CALLER, {"h": hash_token(plain)})
     return None if row is None else ApiCaller(*row)
 
 

@@ -84,3 +84,23 @@ def test_driver_errors_come_out_as_sqlalchemy_errors(db, tx, make_user):
 def test_python_side_defaults_are_refused_rather_than_written_as_null(db):
     with db.session() as s, pytest.raises(ValueError, match="defaults"):
         Prepared(insert(User.__table__), column_keys=["username"]).write(s, {"username": "x"})
+
+
+def test_a_token_is_read_outside_any_transaction_on_a_connection_given_back_as_it_was(
+    db, tx, make_user
+):
+    from forecast.services import accounts
+
+    alice = make_user("alice")
+    _, plain = tx(lambda s: accounts.create_token(session=s, user_id=alice.id))
+    caller = accounts.api_caller(db, plain)
+    assert (caller.id, caller.username) == (alice.id, "alice")
+    assert accounts.api_caller(db, plain + "x") is None
+    if not db.is_sqlite:
+        pooled = db.engine.raw_connection()
+        try:  # the pool hands out connections in their usual mode, with no transaction open
+            conn = pooled.dbapi_connection
+            assert conn.autocommit is False
+            assert conn.info.transaction_status == 0  # IDLE
+        finally:
+            pooled.close()

@@ -101,7 +101,15 @@ def _sqlite_recipe(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn):  # noqa: ANN001
         immediate = conn.get_execution_options().get("forecast_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # On the DBAPI connection itself: the same statement without an execution
+        # context around it (every request begins one); a busy file still comes out
+        # as SQLAlchemy's OperationalError, which Database.transaction retries.
+        sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        error = conn.dialect.loaded_dbapi.Error
+        try:
+            conn.connection.dbapi_connection.execute(sql)
+        except error as exc:
+            raise DBAPIError.instance(sql, None, exc, error, dialect=conn.dialect) from exc
 
 
 class Database:

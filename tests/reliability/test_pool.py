@@ -69,3 +69,33 @@ def test_a_transaction_begun_inside_another_does_not_wait_for_itself(db):
     # Only a transaction that has not written yet can start another (SQLite has one
     # writer), but that must not queue behind its own thread's turn.
     assert db.transaction(lambda s: db.transaction(lambda inner: 42)) == 42
+
+
+def test_a_busy_sqlite_file_at_begin_is_an_operational_error_and_retried(tmp_path):
+    """BEGIN IMMEDIATE goes to the driver directly; another program holding the write
+    lock still makes it SQLAlchemy's OperationalError, which transaction() retries."""
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    path = tmp_path / "busy.db"
+    database = forecast.db.Database(f"sqlite:///{path}")
+
+    @event.listens_for(database.engine, "connect")
+    def _short_wait(dbapi_connection, record):  # noqa: ANN001
+        dbapi_connection.execute("PRAGMA busy_timeout=20")
+
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # no queue
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(OperationalError, match="locked"), database.write_engine.connect() as c:
+        c.begin()
+    timer = threading.Timer(0.1, other.rollback)
+    timer.start()
+    try:  # retried until the other program lets go
+        assert database.transaction(lambda s: s.execute(text("SELECT 1")).scalar()) == 1
+    finally:
+        timer.join()
+        other.close()
+        database.dispose()

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TypeVar
 
 try:
@@ -27,7 +27,13 @@ except ImportError:  # pragma: no cover - not on Windows: SQLite's busy timeout 
 from flask import current_app, g
 from sqlalchemy import JSON, Table, bindparam, create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InvalidRequestError,
+    OperationalError,
+)
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
@@ -105,11 +111,11 @@ def _sqlite_recipe(engine: Engine) -> None:
         # context around it (every request begins one); a busy file still comes out
         # as SQLAlchemy's OperationalError, which Database.transaction retries.
         sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-        error = conn.dialect.loaded_dbapi.Error
+        dbapi = conn.connection.dbapi_connection
         try:
-            conn.connection.dbapi_connection.execute(sql)
-        except error as exc:
-            raise DBAPIError.instance(sql, None, exc, error, dialect=conn.dialect) from exc
+            dbapi.execute(sql)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise dbapi_error(sql, None, exc, conn.dialect, dbapi) from exc
 
 
 class Database:
@@ -143,21 +149,26 @@ class Database:
     def read_one(self, statement: Prepared, params: dict) -> tuple | None:
         """The first row of one read statement (None if none), on a pooled connection of
         its own and outside any transaction (autocommit: on PostgreSQL no BEGIN and
-        ROLLBACK around it).  Every API request reads its token so.
+        ROLLBACK around it).  Every API request reads its token so.  The connection
+        goes back to the pool as it came, or, if it broke, not at all.
         """
         pooled = self.engine.raw_connection()
+        dialect = self.engine.dialect
+        dbapi = pooled.dbapi_connection
         try:
-            dbapi = pooled.dbapi_connection
-            compiled = statement.compiled_for(self.engine.dialect)
+            compiled = statement.compiled_for(dialect)
             if self.is_sqlite:  # no BEGIN is sent for a bare cursor: autocommit already
-                return compiled.first(dbapi, params)
-            dbapi.autocommit = True
-            try:
-                return compiled.first(dbapi, params)
-            finally:
-                dbapi.autocommit = False
+                return compiled.run(dbapi, params, "one")
+            with _autocommit(dbapi, dialect):
+                return compiled.run(dbapi, params, "one")
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                pooled.invalidate(exc)
+            raise
         finally:
-            pooled.close()  # back to the pool
+            if not self.is_sqlite and pooled.dbapi_connection is not None and dbapi.autocommit:
+                pooled.invalidate()  # its mode could not be set back: never pooled so
+            pooled.close()  # back to the pool (an invalidated one is discarded)
 
     def transaction(
         self,
@@ -235,6 +246,22 @@ class Database:
         self.engine.dispose()
 
 
+@contextmanager
+def _autocommit(dbapi, dialect) -> Iterator[None]:  # noqa: ANN001
+    """psycopg: autocommit on for the block, then as it was (if it cannot be set back,
+    the caller sees dbapi.autocommit still on and drops the connection)."""
+    try:
+        was = dbapi.autocommit
+        dbapi.autocommit = True
+    except dialect.loaded_dbapi.Error as exc:
+        raise dbapi_error("SET autocommit", None, exc, dialect, dbapi) from exc
+    try:
+        yield
+    finally:
+        with suppress(dialect.loaded_dbapi.Error):
+            dbapi.autocommit = was
+
+
 class Prepared:
     """A Core statement compiled once per dialect and run on the DBAPI cursor of the
     session's connection, inside the session's transaction.
@@ -255,40 +282,46 @@ class Prepared:
         self._compiled: dict[str, _Compiled] = {}
 
     def compiled_for(self, dialect) -> _Compiled:  # noqa: ANN001
-        compiled = self._compiled.get(dialect.name)
+        key = (dialect.name, dialect.driver, dialect.paramstyle, dialect.server_version_info)
+        compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = _Compiled(self.statement, dialect, self.column_keys)
-            self._compiled[dialect.name] = compiled
+            compiled = self._compiled[key] = _Compiled(self.statement, dialect, self.column_keys)
         return compiled
 
-    def _for(self, session: Session) -> tuple[_Compiled, object]:
+    def _run(self, session: Session, params, fetch: str | None, *, many: bool = False):  # noqa: ANN001, ANN202
         conn = session.connection()  # begins the session's transaction when it has not
-        return self.compiled_for(conn.dialect), conn.connection.dbapi_connection
+        compiled = self.compiled_for(conn.dialect)
+        try:
+            return compiled.run(conn.connection.dbapi_connection, params, fetch, many=many)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:  # a dead connection: never back to the pool
+                conn.invalidate(exc)
+            raise
 
     def rows(self, session: Session, params: dict) -> list[tuple]:
         """Every row, each a tuple of the selected columns' values."""
-        compiled, dbapi = self._for(session)
-        cursor = compiled.run(dbapi, params)
-        return compiled.processed(cursor.fetchall())
+        return self._run(session, params, "all")
 
     def first(self, session: Session, params: dict) -> tuple | None:
         """The first row, or None."""
-        compiled, dbapi = self._for(session)
-        return compiled.first(dbapi, params)
+        return self._run(session, params, "one")
 
     def write(self, session: Session, params: dict) -> int | None:
         """Run a write; returns an INSERT's new id (RETURNING, or the cursor's lastrowid)."""
-        compiled, dbapi = self._for(session)
-        cursor = compiled.run(dbapi, params)
-        if compiled.returns:
-            row = cursor.fetchone()
-            return None if row is None else row[0]
-        return getattr(cursor, "lastrowid", None)
+        return self._run(session, params, "id")
 
     def write_many(self, session: Session, rows: list[dict]) -> None:
         """Run a write once per row (the driver's executemany)."""
-        compiled, dbapi = self._for(session)
-        compiled.run(dbapi, rows, many=True)
+        self._run(session, rows, None, many=True)
+
+
+def dbapi_error(sql: str, params, exc: Exception, dialect, dbapi=None, cursor=None) -> DBAPIError:  # noqa: ANN001
+    """The driver's error ``exc`` as SQLAlchemy's (IntegrityError, OperationalError...),
+    marked connection_invalidated when it says the connection is gone."""
+    gone = dbapi is not None and dialect.is_disconnect(exc, dbapi, cursor)
+    return DBAPIError.instance(
+        sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=gone, dialect=dialect
+    )
 
 
 class _Compiled:
@@ -301,8 +334,14 @@ class _Compiled:
         self.sql = compiled.string
         self.returns = bool(getattr(compiled, "effective_returning", None))
         self.dialect = dialect
-        # Values the statement holds itself (the 1 of "trade_count + 1"), by name.
-        self.fixed = compiled.construct_params(_check=False)
+        # Values the statement holds itself (the 1 of "trade_count + 1"), by name; every
+        # other parameter must be given (as SQLAlchemy insists: never a silent NULL).
+        self.required = {name for bind, name in compiled.bind_names.items() if bind.required}
+        self.fixed = {
+            name: value
+            for name, value in compiled.construct_params(_check=False).items()
+            if name not in self.required
+        }
         self.names = list(compiled.positiontup) if compiled.positional else None
         self.binds = {
             name: process
@@ -319,27 +358,38 @@ class _Compiled:
             self.results = []
 
     def values(self, params: dict) -> dict | list:
+        if not self.required <= params.keys():
+            missing = ", ".join(sorted(self.required - params.keys()))
+            raise InvalidRequestError(f"A value is required for bind parameter(s) {missing}")
         values = {**self.fixed, **params}
         for name, process in self.binds.items():
             if name in values:
                 values[name] = process(values[name])
         return values if self.names is None else [values[n] for n in self.names]
 
-    def run(self, dbapi, params, *, many: bool = False):  # noqa: ANN001, ANN201
-        cursor = dbapi.cursor()
-        base = self.dialect.loaded_dbapi.Error
+    def run(self, dbapi, params, fetch: str | None = None, *, many: bool = False):  # noqa: ANN001, ANN201
+        """Execute on ``dbapi`` and fetch: "all" rows, "one" row (or None), the new "id",
+        or nothing.  Every driver call is inside: its errors come out as SQLAlchemy's."""
+        cursor = None
         try:
+            cursor = dbapi.cursor()
             if many:
                 cursor.executemany(self.sql, [self.values(p) for p in params])
-            else:
-                cursor.execute(self.sql, self.values(params))
-        except base as exc:
-            raise DBAPIError.instance(self.sql, params, exc, base, dialect=self.dialect) from exc
-        return cursor
-
-    def first(self, dbapi, params: dict) -> tuple | None:  # noqa: ANN001
-        row = self.run(dbapi, params).fetchone()
-        return None if row is None else self.processed([row])[0]
+                return None
+            cursor.execute(self.sql, self.values(params))
+            if fetch == "all":
+                return self.processed(cursor.fetchall())
+            if fetch == "one":
+                row = cursor.fetchone()
+                return None if row is None else self.processed([row])[0]
+            if fetch == "id":
+                if self.returns:
+                    row = cursor.fetchone()
+                    return None if row is None else row[0]
+                return getattr(cursor, "lastrowid", None)
+            return None
+        except self.dialect.loaded_dbapi.Error as exc:
+            raise dbapi_error(self.sql, params, exc, self.dialect, dbapi, cursor) from exc
 
     def processed(self, rows: list) -> list[tuple]:
         if not self.results:

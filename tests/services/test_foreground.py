@@ -41,6 +41,14 @@ def test_background_work_goes_on_as_soon_as_the_request_ends():
     assert 0.02 <= waited < 1.0
 
 
+def test_background_work_waits_a_bounded_time_in_all():
+    with foreground.background(budget=0.05), foreground.serving():
+        first = foreground.give_way(max_wait=0.04)
+        second = foreground.give_way(max_wait=0.04)
+        third = foreground.give_way(max_wait=0.04)
+    assert first >= 0.03 and second < 0.03 and third == 0.0
+
+
 def test_background_work_does_not_wait_for_a_request_that_waits_for_it():
     with foreground.background(), foreground.serving():
         assert foreground.give_way(max_wait=5.0, unless=lambda: True) == 0.0

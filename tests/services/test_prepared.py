@@ -104,3 +104,39 @@ def test_a_token_is_read_outside_any_transaction_on_a_connection_given_back_as_i
             assert conn.info.transaction_status == 0  # IDLE
         finally:
             pooled.close()
+
+
+def test_a_missing_parameter_is_an_error_not_a_null(db, tx):
+    from sqlalchemy.exc import InvalidRequestError
+
+    with db.session() as s, pytest.raises(InvalidRequestError, match="uid"):
+        Prepared(trading._LOCK_SQL).first(s, {"qid": 1})
+
+
+def test_a_dead_connection_is_an_operational_error_and_never_pooled_again(
+    db, is_postgres, make_user, tx, monkeypatch
+):
+    if not is_postgres:
+        pytest.skip("a PostgreSQL backend to kill")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.pool import NullPool
+
+    import forecast.db
+    from forecast.services import accounts
+
+    alice = make_user("alice")
+    _, plain = tx(lambda s: accounts.create_token(session=s, user_id=alice.id))
+    monkeypatch.setattr(forecast.db, "PING_AFTER", 3600.0)  # hand it out unpinged
+    db.engine.dispose()  # one pooled connection from here on: the one the reads use
+    assert accounts.api_caller(db, plain) is not None
+    with db.engine.connect() as conn:  # the pooled connection the read used
+        victim = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    killer = create_engine(db.url, poolclass=NullPool)
+    with killer.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": victim})
+    killer.dispose()
+    with pytest.raises(OperationalError) as e:
+        accounts.api_caller(db, plain)
+    assert e.value.connection_invalidated
+    assert accounts.api_caller(db, plain).id == alice.id  # a fresh connection

@@ -182,3 +182,38 @@ def test_hotspots_profiles_a_page_a_trade_and_the_leaderboard(tmp_path, capsys, 
     print(printed)
     assert "home: " in printed and "trade: " in printed and "function calls a request" in printed
     assert printed.count("version check") == 3
+
+
+def test_a_run_tops_up_its_token_holders_through_the_ledger_and_warms_the_cache(db):
+    from forecast.market.money import UNIT
+    from forecast.models import Membership, User
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from bench.common import top_up, warm_cache
+
+    bulk.generate(db, players=4, questions_=2, trades=200, tokens=0, batch_size=50)
+    names = ["player00001", "player00002"]
+    with db.session() as s:
+        before = dict(
+            s.execute(
+                select(User.username, Membership.balance).join(
+                    Membership, Membership.user_id == User.id
+                )
+            ).all()
+        )
+    topped = top_up(db.url, names, "public", below=10_000, to=10_000)
+    assert topped == 2
+    with db.session() as s:
+        after = dict(
+            s.execute(
+                select(User.username, Membership.balance).join(
+                    Membership, Membership.user_id == User.id
+                )
+            ).all()
+        )
+    assert {n: after[n] for n in names} == {n: 10_000 * UNIT for n in names}
+    assert all(after[n] == before[n] for n in before if n not in names)
+    assert top_up(db.url, names, "public", below=10_000, to=10_000) == 0  # nothing to do
+    with db.session() as s:
+        assert audit.audit(session=s) == []  # the grants are in the ledger: exact
+    assert warm_cache(db.url) >= 0.0

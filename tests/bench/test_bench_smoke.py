@@ -193,24 +193,18 @@ def test_a_run_tops_up_its_token_holders_through_the_ledger_and_warms_the_cache(
 
     bulk.generate(db, players=4, questions_=2, trades=200, tokens=0, batch_size=50)
     names = ["player00001", "player00002"]
-    with db.session() as s:
-        before = dict(
-            s.execute(
-                select(User.username, Membership.balance).join(
-                    Membership, Membership.user_id == User.id
-                )
-            ).all()
-        )
+
+    def balances() -> dict[str, int]:
+        with db.session() as s:
+            wallets = select(User.username, Membership.balance).join(
+                Membership, Membership.user_id == User.id
+            )
+            return dict(s.execute(wallets).all())
+
+    before = balances()
     topped = top_up(db.url, names, "public", below=10_000, to=10_000)
     assert topped == 2
-    with db.session() as s:
-        after = dict(
-            s.execute(
-                select(User.username, Membership.balance).join(
-                    Membership, Membership.user_id == User.id
-                )
-            ).all()
-        )
+    after = balances()
     assert {n: after[n] for n in names} == {n: 10_000 * UNIT for n in names}
     assert all(after[n] == before[n] for n in before if n not in names)
     assert top_up(db.url, names, "public", below=10_000, to=10_000) == 0  # nothing to do

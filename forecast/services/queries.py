@@ -659,6 +659,9 @@ class Standings:
 
 
 _USER_AT = Standing._fields.index("user_id")
+# Where a row of _compute_leaderboard holds these before it is ranked (Standing's fields
+# without the rank in front): the sort keys.
+_UNRANKED_AT = tuple(Standing._fields.index(f) - 1 for f in ("net_worth", "brier", "last_trade_at"))
 
 
 @dataclass
@@ -846,11 +849,17 @@ def _compute_leaderboard(
                 last or joined,
             )
         )
-    # Positions in the tuples above: net worth 3, brier 6, last trade (or join) 10.
+    net_at, brier_at, last_at = _UNRANKED_AT
     if by == "brier":
-        rows.sort(key=lambda r: (r[6] is None, r[6] if r[6] is not None else 0, r[10]))
+        rows.sort(
+            key=lambda r: (
+                r[brier_at] is None,
+                r[brier_at] if r[brier_at] is not None else 0,
+                r[last_at],
+            )
+        )
     else:
-        rows.sort(key=lambda r: (-r[3], r[10]))
+        rows.sort(key=lambda r: (-r[net_at], r[last_at]))
     return [(k, *r) for k, r in enumerate(rows, 1)]  # Standing's fields, as plain tuples
 
 

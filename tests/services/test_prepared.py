@@ -9,12 +9,13 @@ from sqlalchemy.exc import IntegrityError
 
 from forecast.db import Prepared
 from forecast.models import Trade, User, utcnow
-from forecast.services import trading
+from forecast.services import queries, trading
 from forecast.services.questions import outcomes_of
 
 
 def test_reads_match_sqlalchemy_row_for_row(db, tx, make_user, make_question):
     alice = make_user("alice")
+    make_user("bob")  # a member who never traded: no last trade time to read
     q = make_question()
     with db.session() as s:
         yes = outcomes_of(s, q.id)[0].id
@@ -31,11 +32,13 @@ def test_reads_match_sqlalchemy_row_for_row(db, tx, make_user, make_question):
         for stmt, params in (
             (trading._LOCK_SQL, {"qid": q.id, "uid": alice.id}),
             (trading._OUTCOMES_SQL, {"qid": q.id, "mid": member_id}),
+            (queries._MEMBERS.statement, {"c": q.competition_id}),
         ):
             expected = [tuple(r) for r in s.execute(stmt, params).all()]
             got = Prepared(stmt).rows(s, params)
-            assert got == expected and got
+            assert sorted(got) == sorted(expected) and got
             assert [type(v) for v in got[0]] == [type(v) for v in expected[0]]
+        assert len(queries._MEMBERS.rows(s, {"c": q.competition_id})) >= 2  # bob's too
         close_at = Prepared(trading._LOCK_SQL).first(s, {"qid": q.id, "uid": alice.id})[3]
         assert close_at.tzinfo is not None  # aware UTC, as the column type gives it
         assert Prepared(trading._LOCK_SQL).first(s, {"qid": q.id, "uid": 10**6}) is None

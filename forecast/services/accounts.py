@@ -154,12 +154,14 @@ _CALLER_SQL = (
 _CALLER = Prepared(_CALLER_SQL)
 
 
-def api_caller(db: Database, plain: str) -> ApiCaller | None:
+def api_caller(db: Database, plain: str, *, session: Session | None = None) -> ApiCaller | None:
     """The account of a live (not revoked) token with this text, if it is active; else None.
 
-    Read on its own, outside the request's read transaction (Database.read_one).
+    Read on its own, outside the request's read transaction (Database.read_one),
+    or with ``session`` in that session's transaction.
     """
-    row = db.read_one(_CALLER, {"h": hash_token(plain)})
+    params = {"h": hash_token(plain)}
+    row = db.read_one(_CALLER, params) if session is None else _CALLER.first(session, params)
     return None if row is None else ApiCaller(*row)
 
 

@@ -101,6 +101,27 @@ def test_tokens_are_stored_hashed_and_last_use_is_written_at_most_once_a_minute(
         assert s.get(ApiToken, row.id).last_used_at > first - timedelta(seconds=1)
 
 
+def test_a_trade_reads_its_token_in_its_own_transaction_and_records_its_use(api, world, db):
+    """The trade route reads the token inside the trade's transaction (api._IN_TRANSACTION):
+    the same answers as every other route, and the token's use is written with the trade."""
+    path = f"/questions/{world.q.id}/trades"
+    good = {"outcome": world.yes, "spend": 1}
+    for header in ("Bearer nope", "Basic dXNlcjpwYXNz", "Bearer", "Token " + world.tokens["alice"]):
+        r = api.post(path, json=good, headers={"Authorization": header})
+        assert r.status_code == 401 and error_code(r) == "unauthorized", header
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert api.post(path, json=good).status_code == 401
+    assert count(db, Trade) == 0  # none of those traded
+    with db.session() as s:
+        token = s.exec(select(ApiToken).where(ApiToken.user_id == world.alice.id)).one()
+        assert token.last_used_at is None
+    r = api.as_(world.tokens["alice"]).post(path, json=good)
+    assert r.status_code == 201
+    with db.session() as s:
+        assert s.get(ApiToken, token.id).last_used_at is not None
+    assert balance_units(db, world.alice, world.public) == 999 * UNIT
+
+
 # ---------------------------------------------------------------- the error shape and order
 
 

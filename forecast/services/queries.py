@@ -155,12 +155,7 @@ def _sampled(session: Session, question: Question, max_points: int) -> _PackedHi
         if hit.trade_count >= count:
             return hit
         if count - hit.trade_count <= max_points:
-            t = Trade.__table__
-            rows = session.execute(
-                select(t.c.id, t.c.created_at, t.c.probabilities)
-                .where(t.c.question_id == question.id, t.c.id > hit.last_id)
-                .order_by(t.c.id)
-            ).all()
+            rows = _HISTORY_SINCE.rows(session, {"q": question.id, "after": hit.last_id})
             grown = hit.extend(rows, max_points, count)
             if grown is not None:
                 _HISTORIES[key] = grown
@@ -171,6 +166,16 @@ def _sampled(session: Session, question: Question, max_points: int) -> _PackedHi
         while len(_HISTORIES) > HISTORY_CACHE:
             _HISTORIES.popitem(last=False)
     return packed
+
+
+# The trades after a kept history's last one (every view of a question traded since).
+_HISTORY_SINCE = Prepared(
+    select(Trade.__table__.c.id, Trade.__table__.c.created_at, Trade.__table__.c.probabilities)
+    .where(
+        Trade.__table__.c.question_id == bindparam("q"), Trade.__table__.c.id > bindparam("after")
+    )
+    .order_by(Trade.__table__.c.id)
+)
 
 
 def history_columns(
@@ -917,7 +922,7 @@ def positions(session: Session, member: Membership, question: Question) -> list[
 
 def recent_trades(session: Session, question: Question, *, limit: int = 20) -> list[dict]:
     """The question's latest trades, newest first, with who traded which outcome."""
-    rows = session.execute(_RECENT_TRADES, {"qid": question.id, "n": limit})
+    rows = _RECENT_TRADES.rows(session, {"qid": question.id, "n": limit})
     return [
         {
             "id": tid,
@@ -934,7 +939,7 @@ def recent_trades(session: Session, question: Question, *, limit: int = 20) -> l
 
 
 _T, _U, _O = Trade.__table__, User.__table__, Outcome.__table__
-_RECENT_TRADES = (
+_RECENT_TRADES = Prepared(
     select(
         _T.c.id,
         _T.c.created_at,

@@ -33,6 +33,8 @@ def test_reads_match_sqlalchemy_row_for_row(db, tx, make_user, make_question):
             (trading._LOCK_SQL, {"qid": q.id, "uid": alice.id}),
             (trading._OUTCOMES_SQL, {"qid": q.id, "mid": member_id}),
             (queries._MEMBERS.statement, {"c": q.competition_id}),
+            (queries._RECENT_TRADES.statement, {"qid": q.id, "n": 20}),  # JSON read back too
+            (queries._HISTORY_SINCE.statement, {"q": q.id, "after": 0}),
         ):
             expected = [tuple(r) for r in s.execute(stmt, params).all()]
             got = Prepared(stmt).rows(s, params)

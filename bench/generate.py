@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import OUT, SIZES, Progress, database_url  # noqa: E402
+from bench.common import OUT, SIZES, Progress, database_url, tidy  # noqa: E402
 from forecast.db import Database  # noqa: E402
 from forecast.services import audit, bulk, site  # noqa: E402
 
@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> dict:
                 print("\n".join(problems[:20]), file=sys.stderr)
     finally:
         db.dispose()
+    if (tidied := tidy(url, always=True)) is not None:  # as after any bulk load
+        print(tidied, file=sys.stderr)
     tokens_file = (
         args.tokens_file
         or OUT / f"tokens_{size}_{'sqlite' if url.startswith('sqlite') else 'pg'}.json"

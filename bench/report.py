@@ -50,8 +50,12 @@ def table(runs: list[dict]) -> str:
         lines.append(f"| {label} | " + " | ".join(cell(r) for r in runs) + " |")
 
     row("floor write, req/s", lambda r: f"{_phase(r, 'floor write').get('rps', 0):.0f}")
-    row("floor page, req/s (p99 ms)", lambda r: "{:.0f} ({:.1f})".format(
-        _phase(r, "floor page").get("rps", 0), _phase(r, "floor page").get("p99_ms", 0)))
+    row(
+        "floor page, req/s (p99 ms)",
+        lambda r: "{:.0f} ({:.1f})".format(
+            _phase(r, "floor page").get("rps", 0), _phase(r, "floor page").get("p99_ms", 0)
+        ),
+    )
     row("trade via API: req/s ÷ floor write", lambda r: _ratio(r, "trade (API)", "rps_ratio"))
     row("trade via API: p99 ÷ floor write p99", lambda r: _ratio(r, "trade (API)", "p99_ratio"))
     for page in PAGES:
@@ -59,9 +63,16 @@ def table(runs: list[dict]) -> str:
         row(f"{page}: req/s ÷ floor page", lambda r, page=page: _ratio(r, page, "rps_ratio"))
     row("non-2xx answers", lambda r: str(sum(p.get("non_2xx", 0) for p in r["phases"])))
     row("RSS per worker, MB", lambda r: ", ".join(f"{v:.0f}" for v in r.get("rss_mb", [])))
-    row("resolve (undo), s", lambda r: "{:.3f} ({:.3f}), {} holders".format(
-        r["resolution"]["resolve_s"], r["resolution"]["undo_s"], r["resolution"]["holders"])
-        if "resolution" in r else "")
+    row(
+        "resolve (undo), s",
+        lambda r: (
+            "{:.3f} ({:.3f}), {} holders".format(
+                r["resolution"]["resolve_s"], r["resolution"]["undo_s"], r["resolution"]["holders"]
+            )
+            if "resolution" in r
+            else ""
+        ),
+    )
     return "\n".join(lines)
 
 

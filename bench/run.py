@@ -23,7 +23,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import generate, load, resolve  # noqa: E402
-from bench.common import OUT, SIZES, database_url, table, top_up, warm_cache  # noqa: E402
+from bench.common import (  # noqa: E402
+    OUT,
+    SIZES,
+    database_url,
+    table,
+    tidy,
+    top_up,
+    warm_cache,
+)
 
 # Before a run the token holders' wallets in 'public' are topped up through the ledger
 # (benchmark trades spend them: at 0.01 points a trade, 100 points last 10,000 trades).
@@ -124,6 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
     holders = [t["username"] for t in json.loads(tokens_file.read_text())["tokens"]]
     granted = top_up(url, holders, "public", below=TOP_UP_BELOW, to=TOP_UP_TO)
     say(f"token holders topped up to {TOP_UP_TO:g} points: {granted}")
+    if (tidied := tidy(url)) is not None:
+        say(tidied)
     say(f"page cache warmed in {warm_cache(url):.1f} s")
     target = load.read_target(url, tokens_file, "public", min_balance=load.MIN_BALANCE)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]

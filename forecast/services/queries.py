@@ -831,9 +831,7 @@ def _compute_leaderboard(
     briers = {mid: (float(avg), int(n)) for mid, avg, n in session.exec(scores).all()}
     start = comp.starting_balance
     rows = []
-    for mid, user_id, balance, n, last, traded, username in _MEMBERS.rows(
-        session, {"c": comp.id}
-    ):
+    for mid, user_id, balance, n, last, traded, username in _MEMBERS.rows(session, {"c": comp.id}):
         balance -= later.get(mid, 0)
         net = balance + values.get(mid, 0)
         brier, scored = briers.get(mid, (None, 0))

@@ -147,7 +147,9 @@ def _authenticate(session: Session | None = None) -> None:
         if session is not None:
             accounts.touch_token(session=session, token_id=caller.token_id, now=now)
         else:
-            transaction(lambda s: accounts.touch_token(session=s, token_id=caller.token_id, now=now))
+            transaction(
+                lambda s: accounts.touch_token(session=s, token_id=caller.token_id, now=now)
+            )
     g.user = caller
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from forecast.models import Position, Score, Trade
 from forecast.services import audit, bulk, resolution, trading
@@ -113,9 +113,13 @@ def test_the_load_driver_measures_every_phase_against_the_floor(tmp_path, capsys
 
     from bench import report, run
 
-    result = {"size": "tiny", "db": "sqlite", "phases": run.summarise([results]),
-              "rss_mb": list(rss.values()),
-              "resolution": {"holders": 3, "resolve_s": 0.01, "undo_s": 0.01}}
+    result = {
+        "size": "tiny",
+        "db": "sqlite",
+        "phases": run.summarise([results]),
+        "rss_mb": list(rss.values()),
+        "resolution": {"holders": 3, "resolve_s": 0.01, "undo_s": 0.01},
+    }
     path = tmp_path / "results_tiny_sqlite.json"
     path.write_text(json.dumps(result))
     report.main([str(path)])
@@ -171,12 +175,17 @@ def test_hotspots_profiles_a_page_a_trade_and_the_leaderboard(tmp_path, capsys, 
     url = f"sqlite:///{tmp_path / 'bench.db'}"
     tokens = tmp_path / "tokens.json"
     generate.main(["--size", "tiny", "--db", url, "--tokens-file", str(tokens)])
-    for name in ("FORECAST_DATABASE_URL", "FORECAST_RATELIMIT", "FORECAST_BENCH_FLOOR",
-                 "FORECAST_INSTANCE_PATH"):
+    for name in (
+        "FORECAST_DATABASE_URL",
+        "FORECAST_RATELIMIT",
+        "FORECAST_BENCH_FLOOR",
+        "FORECAST_INSTANCE_PATH",
+    ):
         monkeypatch.setenv(name, "")  # hotspots sets these; monkeypatch puts them back
     for target in ("home", "trade"):
-        hotspots.main([target, "--db", url, "--requests", "3", "--lines", "3",
-                       "--tokens-file", str(tokens)])
+        hotspots.main(
+            [target, "--db", url, "--requests", "3", "--lines", "3", "--tokens-file", str(tokens)]
+        )
     hotspots.main(["leaderboard-compute", "--db", url])
     printed = capsys.readouterr().out
     print(printed)
@@ -211,3 +220,23 @@ def test_a_run_tops_up_its_token_holders_through_the_ledger_and_warms_the_cache(
     with db.session() as s:
         assert audit.audit(session=s) == []  # the grants are in the ledger: exact
     assert warm_cache(db.url) >= 0.0
+
+
+def test_a_postgresql_database_is_vacuumed_after_a_bulk_load_and_where_autovacuum_is_off(db):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from bench.common import tidy
+
+    bulk.generate(db, players=4, questions_=2, trades=50, tokens=0, batch_size=20)
+    db.dispose()  # no pooled connection of this test in the way
+    done = tidy(db.url, always=True)
+    if db.is_sqlite:
+        assert done is None
+        return
+    assert done is not None and done.startswith("VACUUM (ANALYZE)")
+    with db.engine.connect() as conn:
+        analyzed = conn.execute(
+            text("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'trade'")
+        ).scalar()
+        autovacuum = conn.execute(text("SHOW autovacuum")).scalar()
+    assert analyzed
+    assert (tidy(db.url) is None) == (autovacuum == "on")

@@ -452,16 +452,28 @@ def _unnest(dialect, table: Table, rows: list[dict]) -> tuple[list[str], list[st
         if isinstance(impl, JSON):
             values = [None if v is None else json.dumps(v) for v in values]
             arrays.append(f"CAST(:a{k} AS TEXT[])")
-            selects.append(f"CAST(v.c{k} AS JSON)")
+            selects.append(f"CAST(v.c{len(arrays) - 1} AS JSON)")
         else:
             process = col.type.bind_processor(dialect)
             if process is not None:
                 values = [process(v) for v in values]
-            arrays.append(f"CAST(:a{k} AS {impl.compile(dialect=dialect)}[])")
-            selects.append(f"v.c{k}")
+            sql_type = impl.compile(dialect=dialect)
+            if arrays and _all_same(values):
+                # One value for every row (a resolution's kind, time, competition): sent
+                # once, not as an array of thousands of copies for the driver to dump.
+                selects.append(f"CAST(:a{k} AS {sql_type})")
+                params[f"a{k}"] = values[0]
+                continue
+            arrays.append(f"CAST(:a{k} AS {sql_type}[])")
+            selects.append(f"v.c{len(arrays) - 1}")
         params[f"a{k}"] = values
-    aliases = ", ".join(f"c{k}" for k in range(len(names)))
+    aliases = ", ".join(f"c{k}" for k in range(len(arrays)))
     return names, selects, f"unnest({', '.join(arrays)}) AS v({aliases})", params
+
+
+def _all_same(values: list) -> bool:
+    first = values[0]
+    return all(v == first and type(v) is type(first) for v in values)
 
 
 def insert_many(

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 
 from forecast.db import Prepared
-from forecast.models import Trade, User, utcnow
+from forecast.models import Membership, Trade, User, utcnow
 from forecast.services import queries, trading
 from forecast.services.questions import outcomes_of
 
@@ -145,3 +146,51 @@ def test_a_dead_connection_is_an_operational_error_and_never_pooled_again(
         accounts.api_caller(db, plain)
     assert e.value.connection_invalidated
     assert accounts.api_caller(db, plain).id == alice.id  # a fresh connection
+
+
+def test_many_rows_at_once_read_back_as_given_constant_columns_included(db, tx, make_user):
+    """db.insert_many and update_many (PostgreSQL: unnest arrays, a column holding one value
+    for every row sent once as a scalar; elsewhere executemany) write exactly the rows given."""
+    from forecast.db import insert_many, update_many
+    from forecast.models import Competition, LedgerEntry
+
+    alice, bob = make_user("alice"), make_user("bob")
+    at = utcnow()
+    with db.session() as s:
+        comp_id = s.exec(select(Competition.id)).first()
+        members = [
+            s.exec(select(Membership.id).where(Membership.user_id == u.id)).one()
+            for u in (alice, bob)
+        ]
+    rows = [
+        dict(
+            competition_id=comp_id,
+            membership_id=m,
+            question_id=None,
+            amount=a,
+            kind="grant",
+            trade_id=None,
+            action_id=None,
+            created_at=at,
+        )
+        for m, a in zip(members * 2, (5, -7, 11, 0), strict=True)
+    ]
+
+    def write(s):
+        ids = [r[0] for r in insert_many(s, LedgerEntry.__table__, rows, returning=["id"])]
+        wallets = [{"id": m, "questions_traded": 3} for m in members]  # one value for all
+        update_many(s, Membership.__table__, "id", wallets)
+        return ids
+
+    ids = tx(write)
+    with db.session() as s:
+        got = s.exec(select(LedgerEntry).where(LedgerEntry.id.in_(ids))).all()
+    assert sorted((e.membership_id, e.amount) for e in got) == sorted(
+        (r["membership_id"], r["amount"]) for r in rows
+    )
+    assert {(e.competition_id, e.kind, e.question_id, e.created_at) for e in got} == {
+        (comp_id, "grant", None, at)
+    }
+    with db.session() as s:
+        counts = s.exec(select(Membership.questions_traded).where(Membership.id.in_(members)))
+        assert set(counts.all()) == {3}

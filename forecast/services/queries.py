@@ -677,6 +677,7 @@ class _Board:
     at: float  # time.monotonic() when computed
     cost: float  # seconds the computation took
     standings: Standings
+    checked: float  # time.monotonic() when its version was last found current (or stale)
 
 
 # Leaderboards this process computed, by (database, competition, ordering).  The
@@ -684,6 +685,9 @@ class _Board:
 # clears it, and every worker process checks the database for itself.
 _BOARDS: dict[tuple, _Board] = {}
 SLOW_LEADERBOARD = 0.05  # seconds: only a leaderboard slower than this is ever reused stale
+# Seconds a slow leaderboard (above) is shown again without asking the database whether it
+# changed: with max_age it is behind by the time it takes to redo anyway.
+RECHECK_SLOW = 1.0
 
 
 _SERIALS = itertools.count(1)
@@ -730,21 +734,22 @@ def leaderboard(
     to compute and is out of date is returned as it is, if it is at most
     ``max_age`` seconds old, while a thread of this process computes the new
     one (one at a time): a large competition's views never wait for it, and
-    are behind by about the time it takes (pages say how old it is).  Small
+    are behind by about the time it takes (pages say how old it is); such a
+    slow one's version is asked at most once every RECHECK_SLOW seconds.  Small
     competitions, and callers passing no ``max_age``, are always exact.
     """
     ended = competitions.ended_at(comp)
     key = (str(session.get_bind().url), comp.id, comp.created_at, by, ended)
-    version = _board_version(session, comp, ended)
     board = _BOARDS.get(key)
+    slow = board is not None and max_age > 0 and board.cost >= SLOW_LEADERBOARD
+    if slow and time.monotonic() - board.checked < RECHECK_SLOW:
+        return board.standings  # checked a moment ago: not a query per view
+    version = _board_version(session, comp, ended)
     if board is not None and board.version == version:
+        board.checked = time.monotonic()
         return board.standings
-    if (
-        board is not None
-        and max_age > 0
-        and board.cost >= SLOW_LEADERBOARD
-        and time.monotonic() - board.at <= max_age
-    ):
+    if slow and time.monotonic() - board.at <= max_age:
+        board.checked = time.monotonic()
         _refresh_later(session.get_bind(), key, comp.id, by, ended)
         return board.standings
     return _compute_and_keep(session, comp, key, version, by, ended)
@@ -758,7 +763,7 @@ def _compute_and_keep(
     standings = Standings(rows, ended or utcnow(), final=ended is not None)
     if key not in _BOARDS and len(_BOARDS) >= 64:
         _BOARDS.pop(next(iter(_BOARDS)), None)
-    _BOARDS[key] = _Board(version, at, time.perf_counter() - started, standings)
+    _BOARDS[key] = _Board(version, at, time.perf_counter() - started, standings, at)
     return standings
 
 

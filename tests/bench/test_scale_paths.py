@@ -4,6 +4,7 @@ the leaderboard's cache and pages, one member's net worth."""
 from __future__ import annotations
 
 import re
+import time
 
 from sqlmodel import select
 
@@ -211,6 +212,7 @@ def test_a_slow_leaderboard_is_redone_in_the_background_while_the_old_one_shows(
     with db.session() as s:
         yes = queries.outcomes_of(s, q.id)[0].id
     monkeypatch.setattr(queries, "SLOW_LEADERBOARD", 0.0)  # every board counts as slow
+    monkeypatch.setattr(queries, "RECHECK_SLOW", 0.0)  # and every view asks if it changed
 
     def trades(max_age: float) -> int:
         with db.session() as s:
@@ -234,6 +236,39 @@ def test_a_slow_leaderboard_is_redone_in_the_background_while_the_old_one_shows(
     assert computed == [1]
     assert trades(3600) == 1  # the thread's board: no view computed it
     assert computed == [1]
+
+
+def test_a_slow_leaderboard_is_checked_for_changes_at_most_once_a_recheck_period(
+    db, tx, make_user, make_question, monkeypatch
+):
+    q = make_question()
+    alice = make_user("alice")
+    with db.session() as s:
+        yes = queries.outcomes_of(s, q.id)[0].id
+    monkeypatch.setattr(queries, "SLOW_LEADERBOARD", 0.0)  # every board counts as slow
+    monkeypatch.setattr(queries, "RECHECK_SLOW", 3600.0)
+    asked = []
+    real = queries._board_version
+    monkeypatch.setattr(queries, "_board_version", lambda *a: asked.append(1) or real(*a))
+
+    def trades(max_age: float) -> int:
+        with db.session() as s:
+            comp = s.exec(select(Competition).where(Competition.slug == "public")).one()
+            board = queries.leaderboard(s, comp, max_age=max_age)
+            return {r.username: r.trades for r in board}["alice"]
+
+    assert trades(3600) == 0 and len(asked) == 1
+    _buy(tx, alice.id, q.id, yes)
+    assert trades(3600) == 0 and len(asked) == 1  # shown again without a query
+    assert trades(0) == 1 and len(asked) == 2  # without max_age: asked, and exact
+    monkeypatch.setattr(queries, "RECHECK_SLOW", 0.0)
+    _buy(tx, alice.id, q.id, yes)
+    trades(3600)
+    assert len(asked) == 3  # the period over: asked again
+    for _ in range(500):  # the stale board was shown while a thread redoes it: let it finish
+        if not queries._REFRESHING:
+            break
+        time.sleep(0.01)
 
 
 def test_kept_marks_equal_marks_made_afresh_after_every_kind_of_change(

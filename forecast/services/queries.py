@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from itertools import groupby
+from itertools import groupby, repeat
+from operator import add, mul, sub
 from typing import NamedTuple, overload
 
 from sqlalchemy import TextClause, bindparam, func, text
@@ -412,26 +413,16 @@ class _QuestionMarks:
 
     def remark(self, price: dict[int, float]) -> array:
         """Every holding marked at ``price`` exactly as _mark does it: the same float
-        additions in the same order (0.0 + x == x, and held shares are never
-        negative), so kept and fresh marks agree to the unit."""
+        additions in the same order, so kept and fresh marks agree to the unit.  (_mark
+        starts from 0.0 and skips outcomes not held: 0.0 + x == x, and shares * p is
+        0.0 for no shares, as held shares are never negative.)  The loops run in C
+        (map over the columns), not a Python step per holder: a company's question
+        has thousands of holders, and a burst of trades remarks every question."""
         ps = [price[oid] for oid in self.outcome_ids]
-        if len(ps) == 2:  # binary questions, most of them: one pass, no inner loop
-            p0, p1 = ps
-            return array(
-                "q",
-                [
-                    int((a * p0 if a else 0.0) + (b * p1 if b else 0.0))
-                    for a, b in zip(self.shares[0], self.shares[1], strict=True)
-                ],
-            )
-        values = array("q")
-        for held in zip(*self.shares, strict=True):
-            v = 0.0
-            for n, p in zip(held, ps, strict=True):
-                if n:
-                    v += n * p
-            values.append(int(v))
-        return values
+        total = map(mul, self.shares[0], repeat(ps[0]))
+        for col, p in zip(self.shares[1:], ps[1:], strict=True):
+            total = map(add, total, map(mul, col, repeat(p)))
+        return array("q", map(int, total))
 
 
 @dataclass
@@ -535,9 +526,9 @@ def _update_marks(
     marks.trade_count = trade_count
     marks.values = marks.remark(price)
     if marks.members is old_members:  # the same holders, in the same order
-        for mid, new, old in zip(old_members, marks.values, old_values, strict=True):
-            if new != old:
-                totals[mid] += new - old
+        for mid, moved in zip(old_members, map(sub, marks.values, old_values), strict=True):
+            if moved:
+                totals[mid] += moved
     else:
         before = dict(zip(old_members, old_values, strict=True))
         for mid, new in zip(marks.members, marks.values, strict=True):

@@ -3,12 +3,13 @@
 The web app counts its requests (``serving``, around every WSGI call).  A
 thread doing slow work that nobody waits for (a large leaderboard redone
 while the old one is shown) marks itself with ``background`` and calls
-``give_way`` between short steps: while a request is being served it waits,
-up to a bound, so that the request has the worker (and the GIL) to itself.
-When the worker is idle the work runs at full speed; under full load it
-still moves on, a step each ``MAX_WAIT`` at least, and after ``MAX_TOTAL``
-of waiting in all it stops waiting.  Everywhere else
-``give_way`` returns at once.
+``give_way`` between short steps.  When the worker is idle the work runs at
+full speed.  Under load (a request being served, or one begun since the last
+step) each step is followed by a pause ``SHARE`` times as long as the step
+took, ``MAX_WAIT`` at most: the work takes a third of the worker's time and
+the requests the rest, spread over a few seconds, rather than all of it in
+one burst that every request meanwhile waits behind.  After ``MAX_TOTAL`` of
+pauses in all it pauses no more.  Everywhere else ``give_way`` returns at once.
 """
 
 from __future__ import annotations
@@ -18,21 +19,23 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-MAX_WAIT = 0.02  # seconds a background step waits for requests at most
-MAX_TOTAL = 5.0  # seconds a piece of background work waits in all at most
-POLL = 0.001  # seconds between looks
+MAX_WAIT = 0.02  # seconds a background step pauses at most
+MAX_TOTAL = 5.0  # seconds a piece of background work pauses in all at most
+SHARE = 2.0  # under load, a pause this many times as long as the step before it
 
 _lock = threading.Lock()
-_serving = 0
+_serving = 0  # requests being served now
+_begun = 0  # requests begun, ever
 _local = threading.local()
 
 
 @contextmanager
 def serving() -> Iterator[None]:
     """Count a request as being served for the duration of the block."""
-    global _serving
+    global _serving, _begun
     with _lock:
         _serving += 1
+        _begun += 1
     try:
         yield
     finally:
@@ -48,10 +51,12 @@ def busy() -> bool:
 @contextmanager
 def background(budget: float = MAX_TOTAL) -> Iterator[None]:
     """Mark this thread's work as background work for the duration of the block, which
-    waits ``budget`` seconds in all at most (it may hold a read snapshot open: on
+    pauses ``budget`` seconds in all at most (it may hold a read snapshot open: on
     SQLite the write-ahead log cannot be reset meanwhile)."""
     _local.background = True
     _local.left = budget
+    _local.since = time.monotonic()
+    _local.begun = _begun
     try:
         yield
     finally:
@@ -59,18 +64,23 @@ def background(budget: float = MAX_TOTAL) -> Iterator[None]:
 
 
 def give_way(max_wait: float = MAX_WAIT, *, unless: Callable[[], bool] = lambda: False) -> float:
-    """In background work: wait while a request is being served, ``max_wait`` at most,
-    and not at all, or no longer, once ``unless()`` is true (someone waits for what
-    the background work holds: it had better finish).
+    """In background work, between two steps: under load, pause SHARE times as long as
+    the step just done took (``max_wait`` at most); idle, or once ``unless()`` is
+    true (someone waits for what the background work holds: it had better
+    finish), not at all.
 
-    Returns the seconds waited (0.0 outside background work).
+    Returns the seconds paused (0.0 outside background work).
     """
-    if not getattr(_local, "background", False) or _local.left <= 0 or not _serving or unless():
+    if not getattr(_local, "background", False) or _local.left <= 0:
         return 0.0
-    started = time.monotonic()
-    end = started + min(max_wait, _local.left)
-    while _serving and not unless() and time.monotonic() < end:
-        time.sleep(POLL)
-    waited = time.monotonic() - started
-    _local.left = max(0.0, _local.left - waited)
-    return waited
+    now = time.monotonic()
+    step, begun = now - _local.since, _local.begun
+    _local.begun = _begun
+    if not (_serving or _begun != begun) or unless():
+        _local.since = now
+        return 0.0
+    pause = min(max_wait, SHARE * step, _local.left)
+    time.sleep(pause)  # one sleep: no waking to look, which takes the GIL from a request
+    _local.left = max(0.0, _local.left - pause)
+    _local.since = time.monotonic()
+    return pause

@@ -827,13 +827,18 @@ def _compute_leaderboard(
     briers = {mid: (float(avg), int(n)) for mid, avg, n in session.exec(scores).all()}
     start = comp.starting_balance
     rows = []
-    for mid, user_id, balance, n, last, traded, username in _MEMBERS.rows(session, {"c": comp.id}):
+    members = _MEMBERS.rows(session, {"c": comp.id})
+    foreground.give_way()  # in a refresh thread: short steps under load (see foreground)
+    for k, (mid, user_id, balance, n, last, traded, username) in enumerate(members):
+        if k % 2000 == 1999:
+            foreground.give_way()
         balance -= later.get(mid, 0)
         net = balance + values.get(mid, 0)
         brier, scored = briers.get(mid, (None, 0))
         rows.append(
             (username, user_id, mid, net, balance, net - start, brier, scored, traded, n, last)
         )
+    foreground.give_way()
     net_at, brier_at, last_at = _UNRANKED_AT
     if by == "brier":
         rows.sort(

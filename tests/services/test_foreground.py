@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 from forecast.services import foreground
@@ -13,44 +12,52 @@ def test_outside_background_work_give_way_returns_at_once():
         assert foreground.give_way(max_wait=1.0) == 0.0
 
 
-def test_background_work_waits_while_a_request_is_served_and_not_after():
+def test_background_work_pauses_under_load_and_not_when_idle():
     with foreground.background():
-        assert foreground.give_way(max_wait=1.0) == 0.0  # nothing served: no wait
+        time.sleep(0.03)  # a step of work
+        assert foreground.give_way(max_wait=1.0) == 0.0  # nothing served: no pause
         with foreground.serving():
             assert foreground.busy()
-            waited = foreground.give_way(max_wait=0.05)
-        assert 0.04 <= waited < 0.5  # bounded: under full load the work still moves on
-        assert not foreground.busy()
-
-
-def test_background_work_goes_on_as_soon_as_the_request_ends():
-    done = threading.Event()
-
-    def request() -> None:
-        with foreground.serving():
-            done.wait(5)
             time.sleep(0.03)
+            paused = foreground.give_way(max_wait=0.05)
+        assert 0.04 <= paused < 0.5  # bounded: under full load the work still moves on
+        assert not foreground.busy()
+        time.sleep(0.01)
+        assert foreground.give_way(max_wait=1.0) == 0.0  # no request since: idle
 
-    t = threading.Thread(target=request)
-    t.start()
-    time.sleep(0.01)
+
+def test_a_pause_is_in_proportion_to_the_step_before_it():
+    with foreground.background(), foreground.serving():
+        time.sleep(0.01)
+        paused = foreground.give_way(max_wait=1.0)
+        time.sleep(0.04)
+        longer = foreground.give_way(max_wait=1.0)
+    assert 0.015 <= paused < 0.2 and 0.07 <= longer < 0.5
+    assert longer > paused
+
+
+def test_a_request_begun_since_the_last_step_counts_as_load():
     with foreground.background():
-        done.set()
-        waited = foreground.give_way(max_wait=5.0)
-    t.join()
-    assert 0.02 <= waited < 1.0
+        with foreground.serving():
+            pass  # served and gone between two steps
+        time.sleep(0.01)
+        assert foreground.give_way(max_wait=1.0) > 0.0
 
 
-def test_background_work_waits_a_bounded_time_in_all():
+def test_background_work_pauses_a_bounded_time_in_all():
     with foreground.background(budget=0.05), foreground.serving():
+        time.sleep(0.03)
         first = foreground.give_way(max_wait=0.04)
+        time.sleep(0.03)
         second = foreground.give_way(max_wait=0.04)
+        time.sleep(0.03)
         third = foreground.give_way(max_wait=0.04)
     assert first >= 0.03 and second < 0.03 and third == 0.0
 
 
 def test_background_work_does_not_wait_for_a_request_that_waits_for_it():
     with foreground.background(), foreground.serving():
+        time.sleep(0.01)
         assert foreground.give_way(max_wait=5.0, unless=lambda: True) == 0.0
 
 

@@ -344,8 +344,12 @@ def _question_key(kind: str, session, question, *more) -> tuple:
     """A key for ``_drawn`` of something drawn from ``question`` (or its light row):
     the database, the question and its trade count, and ``more``."""
     return (
-        kind, str(session.get_bind().url), question.id, question.created_at,
-        question.trade_count, *more,
+        kind,
+        str(session.get_bind().url),
+        question.id,
+        question.created_at,
+        question.trade_count,
+        *more,
     )
 
 

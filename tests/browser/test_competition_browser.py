@@ -26,7 +26,9 @@ def buy(page, outcome: str, points: str) -> None:
 def test_teacher_runs_a_class(live_server, browser, page):
     server = live_server.url
     admin_ctx = browser.new_context()
-    register(admin_ctx.new_page(), server, "siteadmin")  # the first account; the teacher is not admin
+    register(
+        admin_ctx.new_page(), server, "siteadmin"
+    )  # the first account; the teacher is not admin
     admin_ctx.close()
 
     teacher_ctx = browser.new_context(viewport={"width": 1280, "height": 900})

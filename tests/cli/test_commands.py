@@ -79,12 +79,24 @@ def _busy(url: str) -> None:
         outs = {q.id: [o.id for o in outcomes_of(s, q.id)] for q in qs}
     for k, q in enumerate(qs):
         for j, u in enumerate(users):
-            order = trading.parse_order(outcome_id=outs[q.id][(k + j) % len(outs[q.id])], spend=7 + j)
-            db.transaction(lambda s: trading.trade(session=s, user_id=u.id, question_id=q.id, order=order))
+            order = trading.parse_order(
+                outcome_id=outs[q.id][(k + j) % len(outs[q.id])], spend=7 + j
+            )
+            db.transaction(
+                lambda s: trading.trade(session=s, user_id=u.id, question_id=q.id, order=order)
+            )
     admin = users[0].id
-    db.transaction(lambda s: resolution.resolve(session=s, user_id=admin, question_id=qs[0].id, outcome_id=outs[qs[0].id][0]))
+    db.transaction(
+        lambda s: resolution.resolve(
+            session=s, user_id=admin, question_id=qs[0].id, outcome_id=outs[qs[0].id][0]
+        )
+    )
     db.transaction(lambda s: resolution.cancel(session=s, user_id=admin, question_id=qs[1].id))
-    db.transaction(lambda s: resolution.resolve(session=s, user_id=admin, question_id=qs[2].id, outcome_id=outs[qs[2].id][1]))
+    db.transaction(
+        lambda s: resolution.resolve(
+            session=s, user_id=admin, question_id=qs[2].id, outcome_id=outs[qs[2].id][1]
+        )
+    )
     db.transaction(lambda s: resolution.undo(session=s, user_id=admin, question_id=qs[2].id))
     db.dispose()
 

@@ -19,67 +19,132 @@ from forecast.services.questions import outcomes_of
 def test_two_competitions_keep_separate_balances_and_leaderboards(db, tx, make_user, make_question):
     make_user("admin")
     teacher, student = make_user("teacher"), make_user("student")
-    comp = tx(lambda s: competitions.create_competition(
-        session=s, user_id=teacher.id, name="Class 7B", slug="class-7b", starting_balance=500))
-    tx(lambda s: competitions.join(session=s, user_id=student.id, slug="class-7b", code=comp.join_code))
+    comp = tx(
+        lambda s: competitions.create_competition(
+            session=s, user_id=teacher.id, name="Class 7B", slug="class-7b", starting_balance=500
+        )
+    )
+    tx(
+        lambda s: competitions.join(
+            session=s, user_id=student.id, slug="class-7b", code=comp.join_code
+        )
+    )
     q_class = make_question(competition=comp)
     q_public = make_question()
     with db.session() as s:
         yes_class = outcomes_of(s, q_class.id)[0].id
         yes_public = outcomes_of(s, q_public.id)[0].id
-    tx(lambda s: trading.trade(session=s, user_id=student.id, question_id=q_class.id,
-                               order=trading.parse_order(outcome_id=yes_class, spend=100)))
+    tx(
+        lambda s: trading.trade(
+            session=s,
+            user_id=student.id,
+            question_id=q_class.id,
+            order=trading.parse_order(outcome_id=yes_class, spend=100),
+        )
+    )
     with db.session() as s:
-        ms = {m.competition_id: m.balance for m in s.exec(select(Membership).where(Membership.user_id == student.id))}
+        ms = {
+            m.competition_id: m.balance
+            for m in s.exec(select(Membership).where(Membership.user_id == student.id))
+        }
         assert ms[comp.id] == 400 * UNIT
         assert ms[get_competition(s, "public").id] == 1000 * UNIT
         assert [r.username for r in queries.leaderboard(s, comp)] != []
         assert {r.username for r in queries.leaderboard(s, comp)} == {"teacher", "student"}
     with pytest.raises(Conflict) as e:  # 500 points here, not 1,000
-        tx(lambda s: trading.trade(session=s, user_id=student.id, question_id=q_class.id,
-                                   order=trading.parse_order(outcome_id=yes_class, spend=450)))
+        tx(
+            lambda s: trading.trade(
+                session=s,
+                user_id=student.id,
+                question_id=q_class.id,
+                order=trading.parse_order(outcome_id=yes_class, spend=450),
+            )
+        )
     assert e.value.code in ("insufficient_balance", "probability_limit")
-    tx(lambda s: trading.trade(session=s, user_id=student.id, question_id=q_public.id,
-                               order=trading.parse_order(outcome_id=yes_public, spend=5)))
+    tx(
+        lambda s: trading.trade(
+            session=s,
+            user_id=student.id,
+            question_id=q_public.id,
+            order=trading.parse_order(outcome_id=yes_public, spend=5),
+        )
+    )
 
 
 def test_private_competition_is_invisible_and_needs_the_code(db, tx, make_user, make_question):
     make_user("admin")
     owner, outsider = make_user("owner"), make_user("outsider")
-    comp = tx(lambda s: competitions.create_competition(
-        session=s, user_id=owner.id, name="Secret", slug="secret", starting_balance=100, is_listed=False))
+    comp = tx(
+        lambda s: competitions.create_competition(
+            session=s,
+            user_id=owner.id,
+            name="Secret",
+            slug="secret",
+            starting_balance=100,
+            is_listed=False,
+        )
+    )
     q = make_question(competition=comp)
     with db.session() as s:
         yes = outcomes_of(s, q.id)[0].id
     with pytest.raises(NotFound):
-        tx(lambda s: trading.trade(session=s, user_id=outsider.id, question_id=q.id,
-                                   order=trading.parse_order(outcome_id=yes, spend=5)))
+        tx(
+            lambda s: trading.trade(
+                session=s,
+                user_id=outsider.id,
+                question_id=q.id,
+                order=trading.parse_order(outcome_id=yes, spend=5),
+            )
+        )
     with pytest.raises(Conflict) as e:
         tx(lambda s: competitions.join(session=s, user_id=outsider.id, slug="secret", code="WRONG"))
     assert e.value.code == "wrong_code"
     with pytest.raises(Invalid):
         tx(lambda s: competitions.join(session=s, user_id=outsider.id, slug="secret", code=""))
-    m = tx(lambda s: competitions.join(session=s, user_id=outsider.id, slug="secret", code=comp.join_code.lower()))
+    m = tx(
+        lambda s: competitions.join(
+            session=s, user_id=outsider.id, slug="secret", code=comp.join_code.lower()
+        )
+    )
     assert m.balance == 100 * UNIT
-    again = tx(lambda s: competitions.join(session=s, user_id=outsider.id, slug="secret", code=comp.join_code))
+    again = tx(
+        lambda s: competitions.join(
+            session=s, user_id=outsider.id, slug="secret", code=comp.join_code
+        )
+    )
     assert again.id == m.id  # joining twice grants nothing more
 
 
 def test_owner_appoints_moderators_who_can_resolve(db, tx, make_user, make_question):
     make_user("admin")
     owner, mod, player = make_user("owner"), make_user("mod"), make_user("player")
-    comp = tx(lambda s: competitions.create_competition(
-        session=s, user_id=owner.id, name="Office", slug="office", starting_balance=100))
+    comp = tx(
+        lambda s: competitions.create_competition(
+            session=s, user_id=owner.id, name="Office", slug="office", starting_balance=100
+        )
+    )
     for u in (mod, player):
         tx(lambda s: competitions.join(session=s, user_id=u.id, slug="office", code=comp.join_code))
     with pytest.raises(Forbidden):
-        tx(lambda s: competitions.set_role(session=s, user_id=mod.id, slug="office", username="mod", role="moderator"))
-    tx(lambda s: competitions.set_role(session=s, user_id=owner.id, slug="office", username="mod", role="moderator"))
+        tx(
+            lambda s: competitions.set_role(
+                session=s, user_id=mod.id, slug="office", username="mod", role="moderator"
+            )
+        )
+    tx(
+        lambda s: competitions.set_role(
+            session=s, user_id=owner.id, slug="office", username="mod", role="moderator"
+        )
+    )
     q = make_question(competition=comp)
     with db.session() as s:
         yes = outcomes_of(s, q.id)[0].id
     with pytest.raises(Forbidden):
-        tx(lambda s: resolution.resolve(session=s, user_id=player.id, question_id=q.id, outcome_id=yes))
+        tx(
+            lambda s: resolution.resolve(
+                session=s, user_id=player.id, question_id=q.id, outcome_id=yes
+            )
+        )
     tx(lambda s: resolution.resolve(session=s, user_id=mod.id, question_id=q.id, outcome_id=yes))
     old = comp.join_code
     new = tx(lambda s: competitions.rotate_code(session=s, user_id=mod.id, slug="office"))
@@ -89,25 +154,44 @@ def test_owner_appoints_moderators_who_can_resolve(db, tx, make_user, make_quest
 def test_closed_competition_stops_trading(db, tx, make_user, make_question):
     make_user("admin")
     owner = make_user("owner")
-    comp = tx(lambda s: competitions.create_competition(
-        session=s, user_id=owner.id, name="Done", slug="done", starting_balance=100))
+    comp = tx(
+        lambda s: competitions.create_competition(
+            session=s, user_id=owner.id, name="Done", slug="done", starting_balance=100
+        )
+    )
     q = make_question(competition=comp)
     with db.session() as s:
         yes = outcomes_of(s, q.id)[0].id
     tx(lambda s: competitions.close_competition(session=s, user_id=owner.id, slug="done"))
     with pytest.raises(Conflict):
-        tx(lambda s: trading.trade(session=s, user_id=owner.id, question_id=q.id,
-                                   order=trading.parse_order(outcome_id=yes, spend=5)))
+        tx(
+            lambda s: trading.trade(
+                session=s,
+                user_id=owner.id,
+                question_id=q.id,
+                order=trading.parse_order(outcome_id=yes, spend=5),
+            )
+        )
 
 
-@pytest.mark.parametrize("slug, name, balance", [
-    ("Bad Slug", "x", 10), ("ok", "", 10), ("ok", "x", -1), ("ok", "x", "NaN"), ("ok", "x", 10**12),
-])
+@pytest.mark.parametrize(
+    "slug, name, balance",
+    [
+        ("Bad Slug", "x", 10),
+        ("ok", "", 10),
+        ("ok", "x", -1),
+        ("ok", "x", "NaN"),
+        ("ok", "x", 10**12),
+    ],
+)
 def test_bad_competition_input(tx, make_user, slug, name, balance):
     u = make_user()
     with pytest.raises(Invalid):
-        tx(lambda s: competitions.create_competition(session=s, user_id=u.id, name=name, slug=slug,
-                                                     starting_balance=balance))
+        tx(
+            lambda s: competitions.create_competition(
+                session=s, user_id=u.id, name=name, slug=slug, starting_balance=balance
+            )
+        )
 
 
 def test_pack_loads_once_and_bad_pack_names_line_and_field(db, tx, make_user, public):
@@ -118,8 +202,14 @@ def test_pack_loads_once_and_bad_pack_names_line_and_field(db, tx, make_user, pu
     assert len(first) == 6 and second == []
     bad = text.replace("liquidity: 150", "liquidity: -3")
     with pytest.raises(packs.PackError) as e:
-        tx(lambda s: packs.load(session=s, text=bad.replace("pack: amazon-tiktok", "pack: other"),
-                                competition=public, user_id=admin.id))
+        tx(
+            lambda s: packs.load(
+                session=s,
+                text=bad.replace("pack: amazon-tiktok", "pack: other"),
+                competition=public,
+                user_id=admin.id,
+            )
+        )
     line = next(i for i, ln in enumerate(bad.splitlines(), 1) if "liquidity: -3" in ln)
     assert f"line {line}" in e.value.message and "liquidity" in e.value.message
     with db.session() as s:
@@ -132,15 +222,30 @@ def test_pack_loads_once_and_bad_pack_names_line_and_field(db, tx, make_user, pu
     assert len(again.questions) == 6
 
 
-@pytest.mark.parametrize("text, where", [
-    ("just text", "pack"),
-    ("pack: p\nquestions: []\n", "questions"),
-    ("pack: p\nquestions:\n  - key: a\n    title: ''\n    close_at: 2099-01-01T00:00:00Z\n", "line 4, field title"),
-    ("pack: p\nquestions:\n  - key: a\n    title: T\n    close_at: soon\n", "line 5, field close_at"),
-    ("pack: p\nquestions:\n  - key: a\n    title: T\n    close_at: 2099-01-01\n    colour: red\n", "field colour"),
-    ("pack: p\nquestions:\n  - key: a\n    title: T\n    kind: multiple_choice\n    outcomes: [A]\n    close_at: 2099-01-01\n", "field outcomes"),
-    ("pack: p\nquestions: [\n", "line"),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("just text", "pack"),
+        ("pack: p\nquestions: []\n", "questions"),
+        (
+            "pack: p\nquestions:\n  - key: a\n    title: ''\n    close_at: 2099-01-01T00:00:00Z\n",
+            "line 4, field title",
+        ),
+        (
+            "pack: p\nquestions:\n  - key: a\n    title: T\n    close_at: soon\n",
+            "line 5, field close_at",
+        ),
+        (
+            "pack: p\nquestions:\n  - key: a\n    title: T\n    close_at: 2099-01-01\n    colour: red\n",
+            "field colour",
+        ),
+        (
+            "pack: p\nquestions:\n  - key: a\n    title: T\n    kind: multiple_choice\n    outcomes: [A]\n    close_at: 2099-01-01\n",
+            "field outcomes",
+        ),
+        ("pack: p\nquestions: [\n", "line"),
+    ],
+)
 def test_bad_packs(text, where):
     with pytest.raises(packs.PackError) as e:
         packs.parse(text)
@@ -153,8 +258,14 @@ def test_leaderboard_csv(db, tx, make_user, make_question, public):
     q = make_question()
     with db.session() as s:
         yes = outcomes_of(s, q.id)[0].id
-    tx(lambda s: trading.trade(session=s, user_id=alice.id, question_id=q.id,
-                               order=trading.parse_order(outcome_id=yes, spend="12.5")))
+    tx(
+        lambda s: trading.trade(
+            session=s,
+            user_id=alice.id,
+            question_id=q.id,
+            order=trading.parse_order(outcome_id=yes, spend="12.5"),
+        )
+    )
     with db.session() as s:
         text = exports.leaderboard_csv(session=s, user_id=admin.id, competition=public)
         with pytest.raises(Forbidden):
@@ -175,9 +286,19 @@ def test_comments_show_position_and_moderators_hide_them(db, tx, make_user, make
     q = make_question()
     with db.session() as s:
         yes = outcomes_of(s, q.id)[0].id
-    tx(lambda s: trading.trade(session=s, user_id=alice.id, question_id=q.id,
-                               order=trading.parse_order(outcome_id=yes, spend=10)))
-    c = tx(lambda s: comments.add_comment(session=s, user_id=alice.id, question_id=q.id, body="<b>YES</b> for sure"))
+    tx(
+        lambda s: trading.trade(
+            session=s,
+            user_id=alice.id,
+            question_id=q.id,
+            order=trading.parse_order(outcome_id=yes, spend=10),
+        )
+    )
+    c = tx(
+        lambda s: comments.add_comment(
+            session=s, user_id=alice.id, question_id=q.id, body="<b>YES</b> for sure"
+        )
+    )
     with pytest.raises(Invalid):
         tx(lambda s: comments.add_comment(session=s, user_id=alice.id, question_id=q.id, body="  "))
     with pytest.raises(Forbidden):

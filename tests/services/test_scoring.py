@@ -36,8 +36,15 @@ def test_calibration_buckets_by_hand():
 
 
 def _trade(tx, user, q, outcome, when, **order):
-    return tx(lambda s: trading.trade(session=s, user_id=user.id, question_id=q.id, now=when,
-                                      order=trading.parse_order(outcome_id=outcome, **order)))
+    return tx(
+        lambda s: trading.trade(
+            session=s,
+            user_id=user.id,
+            question_id=q.id,
+            now=when,
+            order=trading.parse_order(outcome_id=outcome, **order),
+        )
+    )
 
 
 def test_scores_recorded_at_resolution_and_removed_on_undo(db, tx, make_user, make_question):
@@ -50,8 +57,15 @@ def test_scores_recorded_at_resolution_and_removed_on_undo(db, tx, make_user, ma
     _trade(tx, alice, q, yes, t0, to_probability=0.8)
     _trade(tx, alice, q, yes, t0 + timedelta(hours=1), to_probability=0.6)
     _trade(tx, bob, q, no, t0 + timedelta(hours=2), to_probability=0.9)  # YES at 0.1
-    tx(lambda s: resolution.resolve(session=s, user_id=admin.id, question_id=q.id,
-                                    outcome_id=yes, now=t0 + timedelta(hours=5)))
+    tx(
+        lambda s: resolution.resolve(
+            session=s,
+            user_id=admin.id,
+            question_id=q.id,
+            outcome_id=yes,
+            now=t0 + timedelta(hours=5),
+        )
+    )
     with db.session() as s:
         scores = {sc.membership_id: sc.brier for sc in s.exec(select(Score))}
         alice_m = s.exec(select(Membership).where(Membership.user_id == alice.id)).one()

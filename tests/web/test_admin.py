@@ -27,11 +27,23 @@ def test_admin_manages_users_and_players_cannot(client, db, make_user):
     assert page.status_code == 200 and "alice" in page.get_data(as_text=True)
     token = TOKEN_RE.search(page.get_data(as_text=True)).group(1)
     assert client.post(f"/admin/users/{alice.id}", data={"action": "make_admin"}).status_code == 400
-    assert client.post(f"/admin/users/{alice.id}", data={"csrf_token": token, "action": "bogus"}).status_code == 400
-    assert client.post("/admin/users/9999", data={"csrf_token": token, "action": "disable"}).status_code == 404
+    assert (
+        client.post(
+            f"/admin/users/{alice.id}", data={"csrf_token": token, "action": "bogus"}
+        ).status_code
+        == 400
+    )
+    assert (
+        client.post(
+            "/admin/users/9999", data={"csrf_token": token, "action": "disable"}
+        ).status_code
+        == 404
+    )
     r = client.post(f"/admin/users/{alice.id}", data={"csrf_token": token, "action": "disable"})
     assert r.status_code == 303
-    r = client.post(f"/admin/users/{admin.id}", data={"csrf_token": token, "action": "remove_admin"})
+    r = client.post(
+        f"/admin/users/{admin.id}", data={"csrf_token": token, "action": "remove_admin"}
+    )
     assert r.status_code == 303
     with db.session() as s:
         users = {u.username: u for u in s.exec(select(User))}

@@ -25,10 +25,24 @@ def test_profile_accuracy_after_a_resolution(client, db, tx, make_user, make_que
     with db.session() as s:
         yes = outcomes_of(s, q.id)[0].id
     for when, p in ((t0, 0.8), (t0 + timedelta(hours=1), 0.6)):
-        tx(lambda s: trading.trade(session=s, user_id=alice.id, question_id=q.id, now=when,
-                                   order=trading.parse_order(outcome_id=yes, to_probability=p)))
-    tx(lambda s: resolution.resolve(session=s, user_id=admin.id, question_id=q.id, outcome_id=yes,
-                                    now=t0 + timedelta(hours=5)))
+        tx(
+            lambda s: trading.trade(
+                session=s,
+                user_id=alice.id,
+                question_id=q.id,
+                now=when,
+                order=trading.parse_order(outcome_id=yes, to_probability=p),
+            )
+        )
+    tx(
+        lambda s: resolution.resolve(
+            session=s,
+            user_id=admin.id,
+            question_id=q.id,
+            outcome_id=yes,
+            now=t0 + timedelta(hours=5),
+        )
+    )
     html = client.get("/profile").get_data(as_text=True)
     assert "Mean Brier score <strong>0.260</strong> over 1 resolved question" in html
     assert '<svg class="chart calibration"' in html and "60-70%: 1 of 1 happened" in html

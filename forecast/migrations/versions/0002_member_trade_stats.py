@@ -36,9 +36,7 @@ def upgrade() -> None:
         "WHERE trade.membership_id = membership.id)"
     )
     with op.batch_alter_table("ledgerentry", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_ledgerentry_action_id"), ["action_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_ledgerentry_action_id"), ["action_id"], unique=False)
 
 
 def downgrade() -> None:

@@ -9,7 +9,9 @@ step) each step is followed by a pause ``SHARE`` times as long as the step
 took, ``MAX_WAIT`` at most: the work takes a third of the worker's time and
 the requests the rest, spread over a few seconds, rather than all of it in
 one burst that every request meanwhile waits behind.  After ``MAX_TOTAL`` of
-pauses in all it pauses no more.  Everywhere else ``give_way`` returns at once.
+pauses in all it pauses no more; ``wake`` ends the pauses at once, for a
+request that waits for what the work holds.  Everywhere else ``give_way``
+returns at once.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ _lock = threading.Lock()
 _serving = 0  # requests being served now
 _begun = 0  # requests begun, ever
 _local = threading.local()
+_pausing: set[threading.Event] = set()  # each background thread's, while it runs
 
 
 @contextmanager
@@ -57,10 +60,23 @@ def background(budget: float = MAX_TOTAL) -> Iterator[None]:
     _local.left = budget
     _local.since = time.monotonic()
     _local.begun = _begun
+    _local.wake = threading.Event()
+    with _lock:
+        _pausing.add(_local.wake)
     try:
         yield
     finally:
         _local.background = False
+        with _lock:
+            _pausing.discard(_local.wake)
+
+
+def wake() -> None:
+    """End every background pause now: someone waits for what the work holds (call it
+    after making ``unless()`` true, so a pause that begins later sees it)."""
+    with _lock:
+        for event in _pausing:
+            event.set()
 
 
 def give_way(max_wait: float = MAX_WAIT, *, unless: Callable[[], bool] = lambda: False) -> float:
@@ -76,11 +92,14 @@ def give_way(max_wait: float = MAX_WAIT, *, unless: Callable[[], bool] = lambda:
     now = time.monotonic()
     step, begun = now - _local.since, _local.begun
     _local.begun = _begun
+    _local.wake.clear()  # before unless(): a wake() after this ends the pause below
     if not (_serving or _begun != begun) or unless():
         _local.since = now
         return 0.0
-    pause = min(max_wait, SHARE * step, _local.left)
-    time.sleep(pause)  # one sleep: no waking to look, which takes the GIL from a request
-    _local.left = max(0.0, _local.left - pause)
+    # One wait, not a loop that wakes every millisecond to look (each look takes the GIL
+    # from the request being served); wake() ends it early.
+    _local.wake.wait(min(max_wait, SHARE * step, _local.left))
+    paused = time.monotonic() - now
+    _local.left = max(0.0, _local.left - paused)
     _local.since = time.monotonic()
-    return pause
+    return paused

@@ -443,6 +443,7 @@ def _marks_lock() -> Iterator[None]:
     """Hold _MARKS_LOCK; while waiting for it, be counted in _marks_wanted."""
     me = threading.get_ident()
     _marks_wanted.add(me)
+    foreground.wake()  # a refresh thread pausing while it holds the lock: on with it
     try:
         _MARKS_LOCK.acquire()
     finally:
@@ -733,7 +734,7 @@ def leaderboard(
     key = (str(session.get_bind().url), comp.id, comp.created_at, by, ended)
     board = _BOARDS.get(key)
     slow = board is not None and max_age > 0 and board.cost >= SLOW_LEADERBOARD
-    if slow and time.monotonic() - board.checked < RECHECK_SLOW:
+    if slow and time.monotonic() - board.checked < min(RECHECK_SLOW, max_age):
         return board.standings  # checked a moment ago: not a query per view
     version = _board_version(session, comp, ended)
     if board is not None and board.version == version:

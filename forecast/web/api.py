@@ -131,7 +131,8 @@ def _authenticate(session: Session | None = None) -> None:
     """g.user: the token's account, or None without an Authorization header (401 when bad).
 
     Read on a connection of its own, or with ``session`` inside that write
-    transaction (see _IN_TRANSACTION), which then also records the token's use.
+    transaction (see _in_transaction), which then leaves recording the token's
+    use to _touch_token, after it.
     """
     g.user = None
     plain = _bearer()
@@ -140,30 +141,37 @@ def _authenticate(session: Session | None = None) -> None:
     caller = accounts.api_caller(get_db(), plain, session=session)
     if caller is None:
         raise Unauthorized("Unknown or revoked API token.")
-    now = utcnow()
-    # At most one write a minute per token, so reads stay reads.
-    last = caller.token_last_used_at
-    if last is None or now - last > TOUCH_EVERY:
-        if session is not None:
-            accounts.touch_token(session=session, token_id=caller.token_id, now=now)
-        else:
-            transaction(
-                lambda s: accounts.touch_token(session=s, token_id=caller.token_id, now=now)
-            )
     g.user = caller
+    if session is None:
+        _touch_token()
+
+
+def _touch_token() -> None:
+    """Record the caller's token use, at most once a minute per token (so reads stay
+    reads), in a transaction of its own: a trade refused by the market still counts."""
+    caller, now = g.get("user"), utcnow()
+    last = caller.token_last_used_at if caller is not None else now
+    if last is None or now - last > TOUCH_EVERY:
+        transaction(lambda s: accounts.touch_token(session=s, token_id=caller.token_id, now=now))
 
 
 # Writes that read the token as the first statement of their own transaction rather
 # than on a connection of their own before it: a trade, the hottest write, saves a
-# connection and (on PostgreSQL) a round trip.  The checks keep their order: the
-# body before the token, the token before anything the token may touch.
+# connection and a round trip.  On PostgreSQL only: there the read takes no lock,
+# whereas on SQLite it would come after BEGIN IMMEDIATE, and any request with a
+# made-up token would queue every writer behind it.  The checks keep their order:
+# the body before the token, the token before anything the token may touch.
 _IN_TRANSACTION = {"api.trade"}
+
+
+def _in_transaction() -> bool:
+    return request.endpoint in _IN_TRANSACTION and not get_db().is_sqlite
 
 
 @bp.before_request
 def _before() -> None:
     _parse_body()
-    if request.endpoint in _IN_TRANSACTION:
+    if _in_transaction():
         _bearer()  # a malformed header is a 401 before anything else
         return
     _authenticate()
@@ -447,9 +455,11 @@ def quote(question_id: int):
 def trade(question_id: int):
     """Buy or sell; a repeated Idempotency-Key answers the first trade again."""
     key = request.headers.get("Idempotency-Key")
+    in_transaction = _in_transaction()
 
     def use_case(s: Session) -> dict:
-        _authenticate(s)  # the token read first, in this transaction (see _IN_TRANSACTION)
+        if in_transaction:
+            _authenticate(s)  # the token read first, in this transaction (_IN_TRANSACTION)
         user = _user()
         order, market = _order(s, user.id, question_id)
         result = trading.trade(
@@ -462,7 +472,11 @@ def trade(question_id: int):
         )
         return _trade_json(result)
 
-    return jsonify(transaction(use_case, retry_integrity=True)), 201
+    try:
+        return jsonify(transaction(use_case, retry_integrity=True)), 201
+    finally:
+        if in_transaction:
+            _touch_token()  # accepted or refused: the token was used
 
 
 @bp.post(f"/questions/{QID}/resolution")

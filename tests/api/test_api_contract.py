@@ -101,9 +101,10 @@ def test_tokens_are_stored_hashed_and_last_use_is_written_at_most_once_a_minute(
         assert s.get(ApiToken, row.id).last_used_at > first - timedelta(seconds=1)
 
 
-def test_a_trade_reads_its_token_in_its_own_transaction_and_records_its_use(api, world, db):
-    """The trade route reads the token inside the trade's transaction (api._IN_TRANSACTION):
-    the same answers as every other route, and the token's use is written with the trade."""
+def test_a_trade_reads_its_token_in_its_own_transaction_and_records_its_use(api, world, db, tx):
+    """On PostgreSQL the trade route reads the token inside the trade's transaction
+    (api._IN_TRANSACTION): the same answers as every other route, and the token's use is
+    recorded whether the market takes the trade or not."""
     path = f"/questions/{world.q.id}/trades"
     good = {"outcome": world.yes, "spend": 1}
     for header in ("Bearer nope", "Basic dXNlcjpwYXNz", "Bearer", "Token " + world.tokens["alice"]):
@@ -115,11 +116,36 @@ def test_a_trade_reads_its_token_in_its_own_transaction_and_records_its_use(api,
     with db.session() as s:
         token = s.exec(select(ApiToken).where(ApiToken.user_id == world.alice.id)).one()
         assert token.last_used_at is None
+    r = api.as_(world.tokens["alice"]).post(path, json={"outcome": world.yes, "spend": 10**6})
+    assert r.status_code == 409  # refused by the market: the token was used all the same
+    with db.session() as s:
+        assert s.get(ApiToken, token.id).last_used_at is not None
+
+    def forget(s):
+        s.get(ApiToken, token.id).last_used_at = None
+
+    tx(forget)
     r = api.as_(world.tokens["alice"]).post(path, json=good)
     assert r.status_code == 201
     with db.session() as s:
         assert s.get(ApiToken, token.id).last_used_at is not None
     assert balance_units(db, world.alice, world.public) == 999 * UNIT
+
+
+def test_a_trade_with_an_unknown_token_opens_no_write_transaction_on_sqlite(
+    api, world, db, monkeypatch
+):
+    """On SQLite a write transaction takes the write lock first: a made-up token must not."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's write lock")
+    opened = []
+    real = type(db).transaction
+    monkeypatch.setattr(
+        type(db), "transaction", lambda self, fn, **kw: opened.append(1) or real(self, fn, **kw)
+    )
+    path = f"/questions/{world.q.id}/trades"
+    r = api.as_("fc_made_up").post(path, json={"outcome": world.yes, "spend": 1})
+    assert r.status_code == 401 and opened == []
 
 
 # ---------------------------------------------------------------- the error shape and order

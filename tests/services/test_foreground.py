@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from forecast.services import foreground
@@ -28,12 +29,29 @@ def test_background_work_pauses_under_load_and_not_when_idle():
 
 def test_a_pause_is_in_proportion_to_the_step_before_it():
     with foreground.background(), foreground.serving():
-        time.sleep(0.01)
+        time.sleep(0.005)
         paused = foreground.give_way(max_wait=1.0)
-        time.sleep(0.04)
+        time.sleep(0.1)
         longer = foreground.give_way(max_wait=1.0)
-    assert 0.015 <= paused < 0.2 and 0.07 <= longer < 0.5
+    assert 0.01 <= paused < 0.15 and 0.2 <= longer < 1.5
     assert longer > paused
+
+
+def test_wake_ends_a_pause_for_a_request_that_waits_for_the_work():
+    waiting = threading.Event()
+
+    def request() -> None:
+        time.sleep(0.05)
+        waiting.set()  # what unless() looks at, made true first
+        foreground.wake()
+
+    with foreground.background(), foreground.serving():
+        time.sleep(0.5)  # a long step: the pause would be a second
+        t = threading.Thread(target=request)
+        t.start()
+        paused = foreground.give_way(max_wait=1.0, unless=waiting.is_set)
+        t.join()
+    assert 0.03 <= paused < 0.5
 
 
 def test_a_request_begun_since_the_last_step_counts_as_load():

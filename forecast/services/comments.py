@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
+from forecast.db import Prepared
 from forecast.models import Comment, Competition, Membership, Outcome, Position, User
 from forecast.services import access
 from forecast.services.competitions import log_action
@@ -74,10 +75,9 @@ def comments_for(
 ) -> list[CommentView]:
     """Newest last; each with what its author holds in the question now."""
     question = access.get_question(session, question_id)
-    rows = session.execute(
-        _ALL_COMMENTS if include_hidden else _SHOWN_COMMENTS, {"qid": question.id, "n": limit}
-    ).all()[::-1]
-    user_ids = {r.user_id for r in rows}
+    read = _ALL_COMMENTS if include_hidden else _SHOWN_COMMENTS
+    rows = read.rows(session, {"qid": question.id, "n": limit})[::-1]
+    user_ids = {user_id for _, user_id, *_ in rows}
     holdings: dict[int, list[tuple[str, int]]] = {}
     if user_ids:
         for m_user, label, shares in session.exec(
@@ -93,18 +93,19 @@ def comments_for(
         ):
             holdings.setdefault(m_user, []).append((label, shares))
     return [
-        CommentView(r.id, r.username, r.body, r.created_at, r.hidden, holdings.get(r.user_id, []))
-        for r in rows
+        CommentView(cid, username, body, at, hidden, holdings.get(user_id, []))
+        for cid, user_id, body, at, hidden, username in rows
     ]
 
 
 _C, _U = Comment.__table__, User.__table__
 # Newest first (the page shows them oldest first); plain columns, compiled once.
-_ALL_COMMENTS = (
+_COMMENTS_SQL = (
     select(_C.c.id, _C.c.user_id, _C.c.body, _C.c.created_at, _C.c.hidden, _U.c.username)
     .join(_U, _U.c.id == _C.c.user_id)
     .where(_C.c.question_id == bindparam("qid"))
     .order_by(_C.c.id.desc())
     .limit(bindparam("n"))
 )
-_SHOWN_COMMENTS = _ALL_COMMENTS.where(_C.c.hidden == False)  # noqa: E712
+_ALL_COMMENTS = Prepared(_COMMENTS_SQL)  # on the DBAPI cursor (db.Prepared)
+_SHOWN_COMMENTS = Prepared(_COMMENTS_SQL.where(_C.c.hidden == False))  # noqa: E712

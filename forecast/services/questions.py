@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
+from forecast.db import Prepared
 from forecast.market import lmsr
 from forecast.market.money import UNIT, MoneyError, to_units
 from forecast.models import Competition, Outcome, Question, utcnow
@@ -176,6 +178,27 @@ _OUTCOMES = (
 
 def outcomes_of(session: Session, question_id: int) -> list[Outcome]:
     return list(session.exec(_OUTCOMES, params={"qid": question_id}))
+
+
+class OutcomeRow(NamedTuple):
+    """What a page shows of an outcome (see outcome_rows)."""
+
+    id: int
+    label: str
+    q: int
+
+
+_OUTCOME_ROWS = Prepared(
+    select(Outcome.__table__.c.id, Outcome.__table__.c.label, Outcome.__table__.c.q)
+    .where(Outcome.__table__.c.question_id == bindparam("qid"))
+    .order_by(Outcome.__table__.c.position)
+)
+
+
+def outcome_rows(session: Session, question_id: int) -> list[OutcomeRow]:
+    """A question's outcomes in order as plain rows, read on the DBAPI cursor: the
+    question page's, on every view (no ORM objects to build)."""
+    return [OutcomeRow(*r) for r in _OUTCOME_ROWS.rows(session, {"qid": question_id})]
 
 
 def outcomes_by_question(session: Session, question_ids: list[int]) -> dict[int, list[Outcome]]:

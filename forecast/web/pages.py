@@ -27,7 +27,12 @@ from forecast.services import access, queries, trading
 from forecast.services import competitions as competition_service
 from forecast.services.competitions import PUBLIC_SLUG
 from forecast.services.errors import Conflict, DomainError, Invalid, NotFound
-from forecast.services.questions import effective_status, outcomes_by_question, outcomes_of
+from forecast.services.questions import (
+    effective_status,
+    outcome_rows,
+    outcomes_by_question,
+    outcomes_of,
+)
 from forecast.web import charts
 from forecast.web.forms import TradeForm, mode_of, new_idempotency_key
 from forecast.web.render import is_htmx, render
@@ -398,7 +403,7 @@ def _market_context(question: Question, comp: Competition) -> dict:
     """What the probability list, chart, position and recent trades need."""
     session = get_session()
     recent = _recent_trades(session, question)
-    outcomes = outcomes_of(session, question.id)
+    outcomes = outcome_rows(session, question.id)
     probs = queries.probabilities(question, outcomes)
     status = effective_status(question)
     member = _member(comp)

@@ -203,10 +203,17 @@ def test_a_join_shows_on_the_kept_leaderboard_at_once(db, make_user, public):
         assert comp.member_count == count
 
 
+def _alices_trades(db, max_age: float) -> int:
+    """Alice's trade count on the public leaderboard, as queries.leaderboard gives it."""
+    with db.session() as s:
+        comp = s.exec(select(Competition).where(Competition.slug == "public")).one()
+        board = queries.leaderboard(s, comp, max_age=max_age)
+        return {r.username: r.trades for r in board}["alice"]
+
+
 def test_a_slow_leaderboard_is_redone_in_the_background_while_the_old_one_shows(
     db, tx, make_user, make_question, monkeypatch
 ):
-    import time
 
     q = make_question()
     alice = make_user("alice")
@@ -215,27 +222,20 @@ def test_a_slow_leaderboard_is_redone_in_the_background_while_the_old_one_shows(
     monkeypatch.setattr(queries, "SLOW_LEADERBOARD", 0.0)  # every board counts as slow
     monkeypatch.setattr(queries, "RECHECK_SLOW", 0.0)  # and every view asks if it changed
 
-    def trades(max_age: float) -> int:
-        with db.session() as s:
-            comp = s.exec(select(Competition).where(Competition.slug == "public")).one()
-            return {r.username: r.trades for r in queries.leaderboard(s, comp, max_age=max_age)}[
-                "alice"
-            ]
-
-    assert trades(3600) == 0
+    assert _alices_trades(db, 3600) == 0
     _buy(tx, alice.id, q.id, yes)
     computed = []
     real = queries._compute_leaderboard
     monkeypatch.setattr(
         queries, "_compute_leaderboard", lambda *a, **k: computed.append(1) or real(*a, **k)
     )
-    assert trades(3600) == 0  # the kept board, at once; a thread redoes it
+    assert _alices_trades(db, 3600) == 0  # the kept board, at once; a thread redoes it
     for _ in range(200):
         if not queries._REFRESHING and computed:
             break
         time.sleep(0.01)
     assert computed == [1]
-    assert trades(3600) == 1  # the thread's board: no view computed it
+    assert _alices_trades(db, 3600) == 1  # the thread's board: no view computed it
     assert computed == [1]
 
 
@@ -256,24 +256,14 @@ def test_a_slow_leaderboard_is_checked_for_changes_at_most_once_a_recheck_period
         lambda *a: (threading.get_ident() == me and asked.append(1)) or real(*a),
     )
 
-    def trades(max_age: float) -> int:
-        with db.session() as s:
-            comp = s.exec(select(Competition).where(Competition.slug == "public")).one()
-            board = queries.leaderboard(s, comp, max_age=max_age)
-            return {r.username: r.trades for r in board}["alice"]
-
-    assert trades(3600) == 0 and len(asked) == 1
+    assert _alices_trades(db, 3600) == 0 and len(asked) == 1
     _buy(tx, alice.id, q.id, yes)
-    assert trades(3600) == 0 and len(asked) == 1  # shown again without a query
-    assert trades(0) == 1 and len(asked) == 2  # without max_age: asked, and exact
+    assert _alices_trades(db, 3600) == 0 and len(asked) == 1  # shown again without a query
+    assert _alices_trades(db, 0) == 1 and len(asked) == 2  # without max_age: asked, and exact
     monkeypatch.setattr(queries, "RECHECK_SLOW", 0.0)
     _buy(tx, alice.id, q.id, yes)
-    trades(3600)
-    assert len(asked) == 3  # the period over: asked again
-    for _ in range(500):  # the stale board was shown while a thread redoes it: let it finish
-        if not queries._REFRESHING:
-            break
-        time.sleep(0.01)
+    _alices_trades(db, 3600)
+    assert len(asked) == 3  # the period over: asked again (the db fixture awaits the refresh)
 
 
 def test_kept_marks_equal_marks_made_afresh_after_every_kind_of_change(

@@ -348,14 +348,14 @@ class _Compiled:
             for bind, name in compiled.bind_names.items()
             if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
-        columns = getattr(statement, "selected_columns", None)
-        self.results = (
-            [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
-            if columns is not None
-            else []
-        )
-        if not any(self.results):
-            self.results = []
+        # Each selected column that has a result processor, with its place in the row
+        # (only those are touched: a leaderboard reads 10,000 rows of mostly integers).
+        columns = getattr(statement, "selected_columns", None) or []
+        self.results = [
+            (k, process)
+            for k, c in enumerate(columns)
+            if (process := c.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
+        ]
 
     def values(self, params: dict) -> dict | list:
         if not self.required <= params.keys():
@@ -394,13 +394,10 @@ class _Compiled:
     def processed(self, rows: list) -> list[tuple]:
         if not self.results:
             return [tuple(r) for r in rows]
-        # Only the columns that have a processor are touched (a leaderboard reads
-        # 10,000 rows of mostly integers).
-        procs = [(k, p) for k, p in enumerate(self.results) if p is not None]
         out = []
         for row in rows:
             r = list(row)
-            for k, p in procs:
+            for k, p in self.results:
                 if (v := r[k]) is not None:
                     r[k] = p(v)
             out.append(tuple(r))

@@ -131,12 +131,17 @@ def _read_history(session: Session, question: Question, max_points: int | None):
             strict=True,
         )
     )
-    t = Trade.__table__
-    stmt = select(t.c.id, t.c.created_at, t.c.probabilities).where(t.c.question_id == question.id)
+    stmt, trade_id = _HISTORY_ROWS, Trade.__table__.c.id
     if max_points is not None and question.trade_count >= max(max_points, 3):
-        stmt = stmt.where(t.c.id.in_(_sampled_trade_ids(session, question.id, max_points - 1)))
-    rows = session.execute(stmt.order_by(t.c.id)).all()
+        stmt = stmt.where(trade_id.in_(_sampled_trade_ids(session, question.id, max_points - 1)))
+    rows = session.execute(stmt.order_by(trade_id), {"q": question.id}).all()
     return {"at": iso(question.created_at), "probabilities": opening}, rows
+
+
+# A question's history: each trade's id, time and probabilities after it.
+_HISTORY_ROWS = select(
+    Trade.__table__.c.id, Trade.__table__.c.created_at, Trade.__table__.c.probabilities
+).where(Trade.__table__.c.question_id == bindparam("q"))
 
 
 def _sampled(session: Session, question: Question, max_points: int) -> _PackedHistory | None:
@@ -171,11 +176,7 @@ def _sampled(session: Session, question: Question, max_points: int) -> _PackedHi
 
 # The trades after a kept history's last one (every view of a question traded since).
 _HISTORY_SINCE = Prepared(
-    select(Trade.__table__.c.id, Trade.__table__.c.created_at, Trade.__table__.c.probabilities)
-    .where(
-        Trade.__table__.c.question_id == bindparam("q"), Trade.__table__.c.id > bindparam("after")
-    )
-    .order_by(Trade.__table__.c.id)
+    _HISTORY_ROWS.where(Trade.__table__.c.id > bindparam("after")).order_by(Trade.__table__.c.id)
 )
 
 

@@ -149,8 +149,10 @@ def _authenticate(session: Session | None = None) -> None:
 def _touch_token() -> None:
     """Record the caller's token use, at most once a minute per token (so reads stay
     reads), in a transaction of its own: a trade refused by the market still counts."""
-    caller, now = g.get("user"), utcnow()
-    last = caller.token_last_used_at if caller is not None else now
+    caller = g.get("user")
+    if caller is None:  # no token, or not a valid one: nothing was used
+        return
+    now, last = utcnow(), caller.token_last_used_at
     if last is None or now - last > TOUCH_EVERY:
         transaction(lambda s: accounts.touch_token(session=s, token_id=caller.token_id, now=now))
 

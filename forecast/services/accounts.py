@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam
+from sqlalchemy import and_, bindparam
 from sqlmodel import Session, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -140,15 +140,22 @@ class ApiCaller:
 
 _TOKEN, _USER = ApiToken.__table__, User.__table__
 # Every API request asks this, so it is one statement compiled once, of plain columns.
-_CALLER_SQL = (
-    select(_USER.c.id, _USER.c.username, _USER.c.is_admin, _TOKEN.c.id, _TOKEN.c.last_used_at)
-    .join(_USER, _USER.c.id == _TOKEN.c.user_id)
-    .where(
-        _TOKEN.c.token_hash == bindparam("h"),
-        _TOKEN.c.revoked_at.is_(None),
-        _USER.c.is_active.is_(True),
-    )
+# Its parts are public for a statement that reads the caller with more (the PostgreSQL
+# trade's lock, services.trading): the columns of an ApiCaller, the tables, the test.
+CALLER_COLUMNS = (
+    _USER.c.id,
+    _USER.c.username,
+    _USER.c.is_admin,
+    _TOKEN.c.id,
+    _TOKEN.c.last_used_at,
 )
+CALLER_FROM = _TOKEN.join(_USER, _USER.c.id == _TOKEN.c.user_id)
+LIVE_TOKEN = and_(  # the token whose hash is the parameter "h": not revoked, its account active
+    _TOKEN.c.token_hash == bindparam("h"),
+    _TOKEN.c.revoked_at.is_(None),
+    _USER.c.is_active.is_(True),
+)
+_CALLER_SQL = select(*CALLER_COLUMNS).select_from(CALLER_FROM).where(LIVE_TOKEN)
 
 
 _CALLER = Prepared(_CALLER_SQL)

@@ -23,7 +23,7 @@ from forecast.db import Prepared
 from forecast.market import lmsr
 from forecast.market.money import MoneyError, fmt, to_units
 from forecast.models import Competition, Membership, Outcome, Position, Question, Trade, utcnow
-from forecast.services import access, ledger
+from forecast.services import access, accounts, ledger
 from forecast.services.competitions import effective_status as competition_status
 from forecast.services.errors import Conflict, Invalid, NotFound
 from forecast.services.questions import effective_status
@@ -210,25 +210,38 @@ class Market:
 # positions: a statement of its own, so that after waiting for a lock it reads
 # what the trade before committed (under READ COMMITTED a statement that waited
 # re-reads only the rows it locked).
+_LOCK_COLUMNS = (
+    _Q.c.id,
+    _Q.c.competition_id,
+    _Q.c.status,
+    _Q.c.close_at,
+    _Q.c.liquidity,
+    _C.c.status,
+    _C.c.closed_at,
+    _C.c.end_at,
+    _C.c.created_at,
+    _C.c.is_listed,
+    _M.c.id,
+    _M.c.balance,
+)
 _LOCK_SQL = (
-    select(
-        _Q.c.id,
-        _Q.c.competition_id,
-        _Q.c.status,
-        _Q.c.close_at,
-        _Q.c.liquidity,
-        _C.c.status,
-        _C.c.closed_at,
-        _C.c.end_at,
-        _C.c.created_at,
-        _C.c.is_listed,
-        _M.c.id,
-        _M.c.balance,
-    )
+    select(*_LOCK_COLUMNS)
     .select_from(_Q)
     .join(_C, _C.c.id == _Q.c.competition_id)
     .join(_M, and_(_M.c.competition_id == _Q.c.competition_id, _M.c.user_id == bindparam("uid")))
     .where(_Q.c.id == bindparam("qid"))
+    .with_for_update(of=[_Q, _M])
+)
+# The same lock with the API caller read in it, by the token's hash (accounts.LIVE_TOKEN):
+# the PostgreSQL trade's first statement, one round trip instead of two.  Only the
+# question and the wallet are locked; the token and account are read as any read is.
+_LOCK_AS_SQL = (
+    select(*accounts.CALLER_COLUMNS, *_LOCK_COLUMNS)
+    .select_from(accounts.CALLER_FROM)
+    .join(_M, _M.c.user_id == accounts.CALLER_COLUMNS[0])
+    .join(_Q, and_(_Q.c.competition_id == _M.c.competition_id, _Q.c.id == bindparam("qid")))
+    .join(_C, _C.c.id == _Q.c.competition_id)
+    .where(accounts.LIVE_TOKEN)
     .with_for_update(of=[_Q, _M])
 )
 _OUTCOMES_SQL = (
@@ -239,7 +252,8 @@ _OUTCOMES_SQL = (
 )
 
 
-_LOCK, _OUTCOMES = Prepared(_LOCK_SQL), Prepared(_OUTCOMES_SQL)  # run on the DBAPI cursor
+# Run on the DBAPI cursor.
+_LOCK, _LOCK_AS, _OUTCOMES = Prepared(_LOCK_SQL), Prepared(_LOCK_AS_SQL), Prepared(_OUTCOMES_SQL)
 
 
 def open_market(session: Session, user_id: int, question_id: object) -> Market:
@@ -257,6 +271,28 @@ def open_market(session: Session, user_id: int, question_id: object) -> Market:
         _, comp = access.get_question_and_competition(session, question_id)  # NotFound
         access.require_member(session, user_id, comp)  # NotFound when private, else Forbidden
         raise AssertionError("require_member found a wallet the trade did not")  # pragma: no cover
+    return _opened(session, user_id, row)
+
+
+def open_market_as(
+    session: Session, token_hash: str, question_id: int
+) -> tuple[accounts.ApiCaller, Market] | None:
+    """``open_market`` for the holder of an API token, read in the same statement (_LOCK_AS_SQL).
+
+    None when there is no row: a token that is not live, no such question, or
+    not a member.  Nothing is locked then, and nothing said: the caller reads
+    the token alone (accounts.api_caller) and then opens the market by user,
+    whose refusals say which it was.
+    """
+    row = _LOCK_AS.first(session, {"h": token_hash, "qid": question_id})
+    if row is None:
+        return None
+    caller = accounts.ApiCaller(*row[:5])
+    return caller, _opened(session, caller.id, row[5:])
+
+
+def _opened(session: Session, user_id: int, row) -> Market:  # noqa: ANN001
+    """The market from the locked row (_LOCK_COLUMNS), with the outcomes read after the lock."""
     question = QuestionState(*row[:5])
     comp = CompetitionState(row[1], *row[5:10])
     member = MemberState(row[10], user_id, row[11])

@@ -146,6 +146,26 @@ def _authenticate(session: Session | None = None) -> None:
         _touch_token()
 
 
+def _open_as_caller(session: Session, question_id: int) -> trading.Market | None:
+    """A trade's first statement inside its transaction (_IN_TRANSACTION): the token
+    read with the market's lock (trading.open_market_as), setting g.user.
+
+    When that finds no row, the token is read alone (401 when it is not live) and
+    None says the market is still to open, so its own refusals (404, 403) speak.
+    """
+    plain = _bearer()
+    found = (
+        None
+        if plain is None
+        else trading.open_market_as(session, accounts.hash_token(plain), question_id)
+    )
+    if found is None:
+        _authenticate(session)
+        return None
+    g.user, market = found
+    return market
+
+
 def _touch_token() -> None:
     """Record the caller's token use, at most once a minute per token (so reads stay
     reads), in a transaction of its own: a trade refused by the market still counts."""
@@ -407,14 +427,17 @@ def positions(question_id: int):
     return jsonify(rows)
 
 
-def _order(s: Session, user_id: int, question_id: int) -> tuple[trading.Order, trading.Market]:
-    """Lock the question, then the wallet (the order trades use); check the body.
+def _order(
+    s: Session, user_id: int, question_id: int, market: trading.Market | None = None
+) -> tuple[trading.Order, trading.Market]:
+    """Lock the question, then the wallet (the order trades use), unless ``market``
+    holds them already; check the body.
 
     404/403 from what the caller may touch come before 422 from the fields,
     and a well-formed outcome that is not this question's is a 404 too.
     The market read here is handed to the trade, which does not read it again.
     """
-    market = trading.open_market(s, user_id, question_id)
+    market = market or trading.open_market(s, user_id, question_id)
     body = _body()
     outcome = _id_field(body.get("outcome"), "outcome", "outcome is an outcome's id.")
     if outcome not in {o.id for o in market.outcomes}:
@@ -460,10 +483,9 @@ def trade(question_id: int):
     in_transaction = _in_transaction()
 
     def use_case(s: Session) -> dict:
-        if in_transaction:
-            _authenticate(s)  # the token read first, in this transaction (_IN_TRANSACTION)
+        market = _open_as_caller(s, question_id) if in_transaction else None
         user = _user()
-        order, market = _order(s, user.id, question_id)
+        order, market = _order(s, user.id, question_id, market)
         result = trading.trade(
             session=s,
             user_id=user.id,

@@ -331,3 +331,47 @@ def test_conservation_under_random_play(db, tx, make_user, make_question, seed):
         except DomainError:
             pass
         assert_audit(db)
+
+
+def test_open_market_as_reads_the_token_with_the_lock_or_nothing(db, tx, make_user, make_question):
+    """PostgreSQL's API trade opens the market by token (trading.open_market_as): the same
+    market and caller as reading them apart, and no row for anything not allowed, so the
+    caller falls back to the checks that say why."""
+    from forecast.models import User
+    from forecast.services import accounts, competitions
+
+    make_user("admin")
+    alice, bob = make_user("alice"), make_user("bob")
+    q = make_question()
+    yes, _ = outcome_ids(db, q)
+    place(tx, alice, q, yes, spend=5)  # a position, so the outcomes carry one
+    tokens = {
+        u.username: tx(lambda s, u=u: accounts.create_token(session=s, user_id=u.id))[1]
+        for u in (alice, bob)
+    }
+    private = tx(
+        lambda s: competitions.create_competition(
+            session=s, user_id=bob.id, name="Club", slug="club", starting_balance=100
+        )
+    )
+    pq = make_question(competition=private)
+
+    def as_(plain, question_id):
+        with db.session() as s:
+            return trading.open_market_as(s, accounts.hash_token(plain), question_id)
+
+    caller, market = as_(tokens["alice"], q.id)
+    with db.session() as s:
+        assert market == trading.open_market(s, alice.id, q.id)
+        assert caller == accounts.api_caller(db, tokens["alice"])
+    assert caller.id == alice.id and market.outcomes[0].shares > 0
+    assert as_(tokens["alice"], pq.id) is None  # not a member
+    assert as_(tokens["alice"], 424242) is None  # no such question
+    assert as_("fc_made_up", q.id) is None
+    assert as_(tokens["bob"], pq.id)[0].id == bob.id  # the owner of the club is its member
+
+    def disable(s):
+        s.get(User, alice.id).is_active = False
+
+    tx(disable)
+    assert as_(tokens["alice"], q.id) is None

@@ -47,6 +47,15 @@ def open_deal(page: Page) -> None:
     page.wait_for_load_state()  # htmx has processed the page once "load" has fired
 
 
+def settle_counter(page: Page) -> str:
+    """Count htmx's settled swaps from now on, in a global whose name is returned."""
+    page.evaluate(
+        "window.settledSwaps = 0;"
+        " document.body.addEventListener('htmx:afterSettle', () => window.settledSwaps++)"
+    )
+    return "settledSwaps"
+
+
 def more_trading(app, username: str) -> None:
     """Trades on the other seeded questions (through the service), so the home page has life."""
     from sqlmodel import select
@@ -218,8 +227,11 @@ def test_keyboard_only_trade(live_server, page):
     page.get_by_label("Points to spend").focus()
     page.keyboard.type("5")
     expect(page.locator("#quote-cost")).to_have_text("5.00 points")
+    settled = settle_counter(page)
     page.keyboard.press("Enter")
     expect(page.locator("#trade-panel .flash-success")).to_contain_text("5.00 points")
+    # htmx wires the fresh panel's live quote as it swaps it in: type once it has settled
+    page.wait_for_function(f"window.{settled} > 0")
     expect(page.locator("#balance")).to_have_text("995.00")
     # the cursor is back in the (fresh) amount box, ready for the next trade
     expect(page.get_by_label("Points to spend")).to_be_focused()

@@ -99,3 +99,43 @@ def test_a_busy_sqlite_file_at_begin_is_an_operational_error_and_retried(tmp_pat
         timer.join()
         other.close()
         database.dispose()
+
+
+def test_sqlite_checkpoints_after_the_writers_lock_is_let_go(db, is_postgres, monkeypatch):
+    """SQLite's own checkpoint ran inside a commit, with every other writer queued behind
+    it; Database.transaction checkpoints every CHECKPOINT_EVERY commits once the lock is
+    let go, and the automatic one is only a backstop."""
+    if is_postgres:
+        assert db.checkpoint() is None
+        pytest.skip("SQLite's write-ahead log")
+    with db.engine.connect() as conn:
+        pragma = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+    assert pragma == forecast.db.CHECKPOINT_BACKSTOP
+    monkeypatch.setattr(forecast.db, "CHECKPOINT_EVERY", 3)
+    db._commits = 0
+    held_then, answers = [], []
+    real = type(db).checkpoint
+
+    def spy(self):
+        held_then.append(getattr(self._turn, "held", False))
+        answers.append(real(self))
+        return answers[-1]
+
+    monkeypatch.setattr(type(db), "checkpoint", spy)
+    def write(s):
+        s.exec(text("CREATE TABLE IF NOT EXISTS t_ckpt (x INTEGER)"))
+        s.exec(text("INSERT INTO t_ckpt VALUES (1)"))
+    db.transaction(lambda s: db.transaction(write))  # one inside another: counts once
+    db.transaction(write)
+    assert answers == []
+    db.transaction(write)
+    assert len(answers) == 1 and held_then == [False]
+    busy, in_log, copied = answers[0]
+    assert busy == 0 and in_log > 0 and copied == in_log  # nothing else was reading
+    def fails(s):
+        write(s)
+        raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError):  # a transaction that fails is no commit
+        db.transaction(fails)
+    assert db._commits == 0

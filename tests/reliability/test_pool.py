@@ -122,9 +122,11 @@ def test_sqlite_checkpoints_after_the_writers_lock_is_let_go(db, is_postgres, mo
         return answers[-1]
 
     monkeypatch.setattr(type(db), "checkpoint", spy)
+
     def write(s):
         s.exec(text("CREATE TABLE IF NOT EXISTS t_ckpt (x INTEGER)"))
         s.exec(text("INSERT INTO t_ckpt VALUES (1)"))
+
     db.transaction(lambda s: db.transaction(write))  # one inside another: counts once
     db.transaction(write)
     assert answers == []
@@ -132,6 +134,7 @@ def test_sqlite_checkpoints_after_the_writers_lock_is_let_go(db, is_postgres, mo
     assert len(answers) == 1 and held_then == [False]
     busy, in_log, copied = answers[0]
     assert busy == 0 and in_log > 0 and copied == in_log  # nothing else was reading
+
     def fails(s):
         write(s)
         raise RuntimeError("no")

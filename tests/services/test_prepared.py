@@ -4,9 +4,9 @@ as SQLAlchemy's own execution, and the same errors."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from forecast.db import Prepared
 from forecast.models import Membership, Trade, User, utcnow
@@ -196,3 +196,24 @@ def test_many_rows_at_once_read_back_as_given_constant_columns_included(db, tx, 
     with db.session() as s:
         counts = s.exec(select(Membership.questions_traded).where(Membership.id.in_(members)))
         assert set(counts.all()) == {3}
+
+
+def test_the_connection_is_asked_once_per_transaction(db, make_user, monkeypatch):
+    """Prepared finds the session's connection once per transaction (db._connection), and
+    a session's next transaction asks again, whatever connection the pool hands it."""
+    make_user("alice")
+    stmt = Prepared(select(User.id).where(User.username == bindparam("u")))
+    asked = []
+    real = Session.connection
+    monkeypatch.setattr(
+        Session, "connection", lambda self, *a, **k: asked.append(1) or real(self, *a, **k)
+    )
+    with db.session() as s:
+        first = [stmt.first(s, {"u": "alice"}) for _ in range(3)]
+        assert len(asked) == 1 and first[0] == first[2] and first[0] is not None
+        kept = s.info["forecast_connection"]
+        s.commit()
+        assert stmt.first(s, {"u": "alice"}) == first[0]
+        assert len(asked) == 2 and s.info["forecast_connection"][0] is not kept[0]
+        s.rollback()
+        assert stmt.first(s, {"u": "nobody"}) is None and len(asked) == 3

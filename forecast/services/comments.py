@@ -73,10 +73,10 @@ def set_hidden(
 def comments_for(
     session: Session, question_id: int, *, include_hidden: bool = False, limit: int = 200
 ) -> list[CommentView]:
-    """Newest last; each with what its author holds in the question now."""
-    question = access.get_question(session, question_id)
+    """Newest last; each with what its author holds in the question now.  The caller has
+    the question (and checked who may see it): an unknown id has no comments."""
     read = _ALL_COMMENTS if include_hidden else _SHOWN_COMMENTS
-    rows = read.rows(session, {"qid": question.id, "n": limit})[::-1]
+    rows = read.rows(session, {"qid": question_id, "n": limit})[::-1]
     user_ids = {user_id for _, user_id, *_ in rows}
     holdings: dict[int, list[tuple[str, int]]] = {}
     if user_ids:
@@ -85,7 +85,7 @@ def comments_for(
             .join(Position, Position.membership_id == Membership.id)
             .join(Outcome, Outcome.id == Position.outcome_id)
             .where(
-                Position.question_id == question.id,
+                Position.question_id == question_id,
                 Position.shares > 0,
                 col(Membership.user_id).in_(user_ids),
             )

@@ -9,14 +9,14 @@ from typing import NamedTuple
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
-from forecast.db import Prepared
+from forecast.db import Prepared, detached
 from forecast.market import lmsr
 from forecast.market.money import UNIT, MoneyError, to_units
 from forecast.models import Competition, Outcome, Question, utcnow
 from forecast.services import access
 from forecast.services.competitions import effective_status as competition_status
 from forecast.services.competitions import log_action
-from forecast.services.errors import Conflict, Invalid, has_nul
+from forecast.services.errors import Conflict, Invalid, NotFound, has_nul
 
 KINDS = ("binary", "multiple_choice")
 MAX_LIQUIDITY = 1_000_000 * UNIT
@@ -193,6 +193,41 @@ _OUTCOME_ROWS = Prepared(
     .where(Outcome.__table__.c.question_id == bindparam("qid"))
     .order_by(Outcome.__table__.c.position)
 )
+
+
+_Q, _C, _O = Question.__table__, Competition.__table__, Outcome.__table__
+_QUESTION_NAMES = [c.key for c in _Q.columns]
+_COMPETITION_NAMES = [c.key for c in _C.columns]
+# A question page's reads as one statement: the question, its competition, and its
+# outcomes in order (a row each, the question's and competition's columns repeated).
+_PAGE_ROWS = Prepared(
+    select(*_Q.columns, *_C.columns, _O.c.id, _O.c.label, _O.c.q)
+    .join(_C, _C.c.id == _Q.c.competition_id)
+    .outerjoin(_O, _O.c.question_id == _Q.c.id)
+    .where(_Q.c.id == bindparam("qid"))
+    .order_by(_O.c.position)
+)
+
+
+def viewable_with_outcomes(
+    session: Session, user_id: int | None, question_id: object
+) -> tuple[Question, Competition, list[OutcomeRow]]:
+    """What a question page shows on every view, in one statement: the question and its
+    competition (db.detached objects: read them, never add them to a session) and its
+    outcomes in order as plain rows.  NotFound as access.viewable_question_and_competition.
+    """
+    if isinstance(question_id, bool) or not isinstance(question_id, int):
+        raise NotFound("No such question.")
+    rows = _PAGE_ROWS.rows(session, {"qid": question_id})
+    if not rows:
+        raise NotFound("No such question.")
+    first, nq, nc = rows[0], len(_QUESTION_NAMES), len(_COMPETITION_NAMES)
+    question = detached(Question, dict(zip(_QUESTION_NAMES, first[:nq], strict=True)))
+    comp = detached(Competition, dict(zip(_COMPETITION_NAMES, first[nq : nq + nc], strict=True)))
+    if not access.can_view(session, user_id, comp):
+        raise NotFound("No such question.")
+    outcomes = [OutcomeRow(*r[nq + nc :]) for r in rows if r[nq + nc] is not None]
+    return question, comp, outcomes
 
 
 def outcome_rows(session: Session, question_id: int) -> list[OutcomeRow]:

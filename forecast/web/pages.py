@@ -28,10 +28,12 @@ from forecast.services import competitions as competition_service
 from forecast.services.competitions import PUBLIC_SLUG
 from forecast.services.errors import Conflict, DomainError, Invalid, NotFound
 from forecast.services.questions import (
+    OutcomeRow,
     effective_status,
     outcome_rows,
     outcomes_by_question,
     outcomes_of,
+    viewable_with_outcomes,
 )
 from forecast.web import charts
 from forecast.web.forms import TradeForm, mode_of, new_idempotency_key
@@ -143,6 +145,15 @@ def _question(question_id: int) -> tuple[Question, Competition]:
     if not 1 <= question_id <= MAX_ID:
         raise NotFound("No such question.")
     return access.viewable_question_and_competition(get_session(), _uid(), question_id)
+
+
+def _question_view(question_id: int):
+    """A question's page for a view (GET): its question, competition and outcomes read in
+    one statement (questions.viewable_with_outcomes)."""
+    if not 1 <= question_id <= MAX_ID:
+        raise NotFound("No such question.")
+    q, comp, outcomes = viewable_with_outcomes(get_session(), _uid(), question_id)
+    return _question_page(q, comp, outcomes=outcomes)
 
 
 def _member(comp: Competition) -> Membership | None:
@@ -399,11 +410,15 @@ def _recent_trades(session, question: Question) -> tuple[list[dict], Markup]:
     return _drawn(_question_key("trades", session, question, _now_step()), draw)
 
 
-def _market_context(question: Question, comp: Competition) -> dict:
-    """What the probability list, chart, position and recent trades need."""
+def _market_context(
+    question: Question, comp: Competition, outcomes: list[OutcomeRow] | None = None
+) -> dict:
+    """What the probability list, chart, position and recent trades need (``outcomes``:
+    the question's, when the caller read them with it)."""
     session = get_session()
     recent = _recent_trades(session, question)
-    outcomes = outcome_rows(session, question.id)
+    if outcomes is None:
+        outcomes = outcome_rows(session, question.id)
     probs = queries.probabilities(question, outcomes)
     status = effective_status(question)
     member = _member(comp)
@@ -484,11 +499,17 @@ def _panel_context(
     }
 
 
-def _question_page(question: Question, comp: Competition, status: int = 200, **panel):
+def _question_page(
+    question: Question,
+    comp: Competition,
+    status: int = 200,
+    outcomes: list[OutcomeRow] | None = None,
+    **panel,
+):
     from forecast.web.comments import comments_context
 
     session = get_session()
-    ctx = _market_context(question, comp)
+    ctx = _market_context(question, comp, outcomes)
     ctx.update(_panel_context(question, comp, ctx, **panel))
     winner = None
     if question.status == "resolved":
@@ -515,15 +536,13 @@ def _question_page(question: Question, comp: Competition, status: int = 200, **p
 @bp.get("/questions/<int:question_id>")
 def question(question_id: int):
     """Show a question: probabilities, history chart, trade panel, position, trades."""
-    q, comp = _question(question_id)
-    return _question_page(q, comp)
+    return _question_view(question_id)
 
 
 @bp.get("/questions/<int:question_id>/trade")
 def trade_panel(question_id: int):
     """The trade panel in another mode (buy, sell, probability); the full page without htmx."""
-    q, comp = _question(question_id)
-    return _question_page(q, comp)
+    return _question_view(question_id)
 
 
 # ---------------------------------------------------------------- quoting and trading

@@ -217,3 +217,38 @@ def test_the_connection_is_asked_once_per_transaction(db, make_user, monkeypatch
         assert len(asked) == 2 and s.info["forecast_connection"][0] is not kept[0]
         s.rollback()
         assert stmt.first(s, {"u": "nobody"}) is None and len(asked) == 3
+
+
+def test_a_question_page_read_matches_the_orm(db, tx, make_user, make_question):
+    """questions.viewable_with_outcomes: the question and competition as db.detached objects
+    with every column the ORM loads, its outcomes in order; private ones for members only."""
+    from forecast.services import access, competitions, questions
+    from forecast.services.errors import NotFound
+
+    make_user("admin")
+    alice, bob = make_user("alice"), make_user("bob")
+    q = make_question(kind="multiple_choice", outcomes=["Red", "Green", "Blue"])
+    with db.session() as s:
+        got_q, got_c, outcomes = questions.viewable_with_outcomes(s, None, q.id)
+        orm_q, orm_c = access.viewable_question_and_competition(s, None, q.id)
+        assert outcomes == questions.outcome_rows(s, q.id) and len(outcomes) == 3
+        for got, orm in ((got_q, orm_q), (got_c, orm_c)):
+            assert type(got) is type(orm) and got is not orm
+            assert got.model_dump() == orm.model_dump()
+        assert got_q not in s  # in no session: nothing to flush
+    club = tx(
+        lambda s: competitions.create_competition(
+            session=s,
+            user_id=bob.id,
+            name="Club",
+            slug="club",
+            starting_balance=100,
+            is_listed=False,
+        )
+    )
+    private = make_question(competition=club)
+    with db.session() as s:
+        assert questions.viewable_with_outcomes(s, bob.id, private.id)[0].id == private.id
+        for who, qid in ((alice.id, private.id), (None, private.id), (None, 10**6), (None, "1")):
+            with pytest.raises(NotFound):
+                questions.viewable_with_outcomes(s, who, qid)

@@ -21,7 +21,7 @@ from itertools import groupby, repeat
 from operator import add, mul, sub
 from typing import NamedTuple, overload
 
-from sqlalchemy import TextClause, bindparam, func, text
+from sqlalchemy import TextClause, bindparam, func, literal_column, text
 from sqlmodel import Session, select
 
 from forecast import malloc
@@ -921,9 +921,9 @@ def positions(session: Session, member: Membership, question: Question) -> list[
     return out
 
 
-def recent_trades(session: Session, question: Question, *, limit: int = 20) -> list[dict]:
-    """The question's latest trades, newest first, with who traded which outcome."""
-    rows = _RECENT_TRADES.rows(session, {"qid": question.id, "n": limit})
+def recent_trades(session: Session, question: Question) -> list[dict]:
+    """The question's latest RECENT_TRADES trades, newest first, with who traded which outcome."""
+    rows = _RECENT_TRADES.rows(session, {"qid": question.id})
     return [
         {
             "id": tid,
@@ -940,6 +940,11 @@ def recent_trades(session: Session, question: Question, *, limit: int = 20) -> l
 
 
 _T, _U, _O = Trade.__table__, User.__table__, Outcome.__table__
+# The limit is written into the statement, not bound: PostgreSQL plans a prepared
+# statement once for every value ("generic") only when that plan costs about what one
+# planned for the values would, and with LIMIT unknown it never does, so it planned
+# this join again on every execution (0.46-0.71 ms a read at company size; 0.27 ms so).
+RECENT_TRADES = 20
 _RECENT_TRADES = Prepared(
     select(
         _T.c.id,
@@ -955,7 +960,7 @@ _RECENT_TRADES = Prepared(
     .join(_O, _O.c.id == _T.c.outcome_id)
     .where(_T.c.question_id == bindparam("qid"))
     .order_by(_T.c.id.desc())
-    .limit(bindparam("n"))
+    .limit(literal_column(str(RECENT_TRADES)))
 )
 
 

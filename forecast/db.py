@@ -192,12 +192,15 @@ class Database:
         *,
         attempts: int = 8,
         retry_integrity: bool = False,
+        after: bool = True,
     ) -> T:
         """Run ``fn(session)`` in one write transaction and commit; retry when the database asks.
 
         Domain errors raised by ``fn`` roll back and propagate unchanged.
         ``retry_integrity`` retries a unique-constraint race once the winner
         has committed (idempotency keys, joins), so ``fn`` then sees its row.
+        ``after``: run ``after_commit`` here; a caller that still has a read
+        transaction open passes False and calls it once that is over.
         """
         for attempt in range(1, attempts + 1):
             with self._one_writer(), Session(self.write_engine, expire_on_commit=False) as session:
@@ -214,12 +217,16 @@ class Database:
                     session.rollback()
                     raise
             time.sleep(random.uniform(0, 0.01 * attempt))  # outside the writers' queue
-        self._committed()
+        if after:
+            self.after_commit()
         return result
 
-    def _committed(self) -> None:
+    def after_commit(self) -> None:
         """SQLite: after a commit, with the writers' lock let go, checkpoint the log every
-        CHECKPOINT_EVERY commits of this process (see CHECKPOINT_EVERY)."""
+        CHECKPOINT_EVERY commits of this process (see CHECKPOINT_EVERY).  Best with no
+        read transaction open in this thread (a reader holds back what it may still
+        see).  The write is done by then: a checkpoint that fails is logged, not raised.
+        """
         if self._writer_lock is None or getattr(self._turn, "held", False):
             return  # PostgreSQL, a database in memory, or a transaction inside another
         with self._commits_lock:
@@ -227,7 +234,10 @@ class Database:
             if self._commits < CHECKPOINT_EVERY:
                 return
             self._commits = 0
-        self.checkpoint()
+        try:
+            self.checkpoint()
+        except Exception:  # maintenance: the next one copies back what this one did not
+            log.warning("checkpointing the write-ahead log failed", exc_info=True)
 
     def checkpoint(self) -> tuple[int, int, int] | None:
         """SQLite: copy what the write-ahead log holds back into the database, as far as
@@ -375,8 +385,8 @@ def _connection(session: Session) -> Connection:
     ask costs about 10 us of SQLAlchemy's bookkeeping."""
     transaction = session.get_transaction()
     kept = session.info.get("forecast_connection")
-    if transaction is not None and kept is not None and kept[0] is transaction:
-        return kept[1]
+    if kept is not None and kept[0] is transaction and transaction.is_active:
+        return kept[1]  # (inactive after a failed flush: session.connection() says so)
     conn = session.connection()
     session.info["forecast_connection"] = (session.get_transaction(), conn)
     return conn
@@ -490,12 +500,14 @@ def close_session(exc: BaseException | None = None) -> None:
 
 def transaction(fn: Callable[[Session], T], **kw) -> T:
     """Run a use case in one write transaction on the app's database."""
-    result = get_db().transaction(fn, **kw)
+    db = get_db()
+    result = db.transaction(fn, after=False, **kw)
     # The request's read session may hold a stale snapshot; start it afresh.
     s = g.get("db_session")
     if s is not None:
         s.rollback()
         s.expire_all()
+    db.after_commit()  # with the read transaction over: a checkpoint can copy everything
     return result
 
 

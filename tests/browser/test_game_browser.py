@@ -47,11 +47,13 @@ def open_deal(page: Page) -> None:
     page.wait_for_load_state()  # htmx has processed the page once "load" has fired
 
 
-def settle_counter(page: Page) -> str:
-    """Count htmx's settled swaps from now on, in a global whose name is returned."""
+def settle_counter(page: Page, target: str = "trade-panel") -> str:
+    """Count htmx's settled swaps of the element with id ``target`` from now on (not a
+    quote's, say, settling late), in a global whose name is returned."""
     page.evaluate(
-        "window.settledSwaps = 0;"
-        " document.body.addEventListener('htmx:afterSettle', () => window.settledSwaps++)"
+        "target => { window.settledSwaps = 0; document.body.addEventListener("
+        "'htmx:afterSettle', e => { if (e.target.id === target) window.settledSwaps++ }) }",
+        target,
     )
     return "settledSwaps"
 

@@ -142,3 +142,45 @@ def test_sqlite_checkpoints_after_the_writers_lock_is_let_go(db, is_postgres, mo
     with pytest.raises(RuntimeError):  # a transaction that fails is no commit
         db.transaction(fails)
     assert db._commits == 0
+
+
+def test_a_failed_checkpoint_is_logged_and_the_write_stands(db, is_postgres, monkeypatch, caplog):
+    """The checkpoint comes after the commit: when it fails, the write is done all the
+    same, and the caller gets its result, not an error that would invite a second try."""
+    if is_postgres:
+        pytest.skip("SQLite's write-ahead log")
+    monkeypatch.setattr(forecast.db, "CHECKPOINT_EVERY", 1)
+
+    def broken(self):
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(type(db), "checkpoint", broken)
+
+    def write(s):
+        s.exec(text("CREATE TABLE IF NOT EXISTS t_ckpt2 (x INTEGER)"))
+        s.exec(text("INSERT INTO t_ckpt2 VALUES (7)"))
+        return "done"
+
+    assert db.transaction(write) == "done"
+    assert "checkpointing the write-ahead log failed" in caplog.text
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT x FROM t_ckpt2").scalar() == 7
+
+
+def test_a_request_checkpoints_once_its_read_transaction_is_over(app, db, is_postgres, monkeypatch):
+    """forecast.db.transaction (the web's) lets the request's read session go before the
+    checkpoint: a read transaction left open holds back what the checkpoint may copy."""
+    if is_postgres:
+        pytest.skip("SQLite's write-ahead log")
+    from flask import g
+
+    reading = []
+    monkeypatch.setattr(
+        type(db), "after_commit", lambda self: reading.append(g.db_session.in_transaction())
+    )
+    with app.test_request_context("/"):
+        session = forecast.db.get_session()
+        session.exec(text("SELECT 1"))
+        assert session.in_transaction()
+        forecast.db.transaction(lambda s: s.exec(text("SELECT 2")))
+    assert reading == [False]

@@ -264,3 +264,21 @@ def test_the_recent_trades_limit_is_written_into_the_statement(db):
     compiled = queries._RECENT_TRADES.compiled_for(dialect)
     assert f"LIMIT {queries.RECENT_TRADES}" in compiled.sql
     assert compiled.required == {"qid"}  # the question, and nothing else, is bound
+
+
+def test_after_a_failed_flush_a_prepared_statement_says_roll_back(db, make_user):
+    """The connection is found once per transaction (db._connection), but not handed out
+    for a transaction a failed flush has ended: SQLAlchemy's own refusal comes instead."""
+    from sqlalchemy.exc import PendingRollbackError
+
+    make_user("alice")
+    stmt = Prepared(select(User.id).where(User.username == bindparam("u")))
+    with db.session() as s:
+        assert stmt.first(s, {"u": "alice"}) is not None
+        s.add(User(username="alice", password_hash="x"))
+        with pytest.raises(IntegrityError):
+            s.flush()
+        with pytest.raises(PendingRollbackError):
+            stmt.first(s, {"u": "alice"})
+        s.rollback()
+        assert stmt.first(s, {"u": "alice"}) is not None

@@ -111,14 +111,15 @@ def require_moderator(session: Session, user_id: int, competition_id: int) -> Us
     return user
 
 
-def _question_id(question_id: object) -> int:
+def question_id_of(question_id: object) -> int:
+    """``question_id`` when it is an int (not a bool); else NotFound, as for no such question."""
     if isinstance(question_id, bool) or not isinstance(question_id, int):
         raise NotFound("No such question.")
     return question_id
 
 
 def get_question(session: Session, question_id: object, *, lock: bool = False) -> Question:
-    question_id = _question_id(question_id)
+    question_id = question_id_of(question_id)
     if lock:
         stmt = select(Question).where(Question.id == question_id)
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
@@ -134,7 +135,7 @@ def get_question_and_competition(
     session: Session, question_id: object, *, lock: bool = False
 ) -> tuple[Question, Competition]:
     """The question (locked when ``lock``: FOR UPDATE OF question) and its competition, one read."""
-    question_id = _question_id(question_id)
+    question_id = question_id_of(question_id)
     stmt = _LOCKED_QUESTION_AND_COMPETITION if lock else _QUESTION_AND_COMPETITION
     row = session.exec(stmt, params={"qid": question_id}).first()
     if row is None:

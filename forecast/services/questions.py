@@ -188,20 +188,17 @@ class OutcomeRow(NamedTuple):
     q: int
 
 
-_OUTCOME_ROWS = Prepared(
-    select(Outcome.__table__.c.id, Outcome.__table__.c.label, Outcome.__table__.c.q)
-    .where(Outcome.__table__.c.question_id == bindparam("qid"))
-    .order_by(Outcome.__table__.c.position)
-)
-
-
 _Q, _C, _O = Question.__table__, Competition.__table__, Outcome.__table__
+_OUTCOME_COLUMNS = (_O.c.id, _O.c.label, _O.c.q)  # an OutcomeRow's
+_OUTCOME_ROWS = Prepared(
+    select(*_OUTCOME_COLUMNS).where(_O.c.question_id == bindparam("qid")).order_by(_O.c.position)
+)
 _QUESTION_NAMES = [c.key for c in _Q.columns]
 _COMPETITION_NAMES = [c.key for c in _C.columns]
 # A question page's reads as one statement: the question, its competition, and its
 # outcomes in order (a row each, the question's and competition's columns repeated).
 _PAGE_ROWS = Prepared(
-    select(*_Q.columns, *_C.columns, _O.c.id, _O.c.label, _O.c.q)
+    select(*_Q.columns, *_C.columns, *_OUTCOME_COLUMNS)
     .join(_C, _C.c.id == _Q.c.competition_id)
     .outerjoin(_O, _O.c.question_id == _Q.c.id)
     .where(_Q.c.id == bindparam("qid"))
@@ -216,9 +213,7 @@ def viewable_with_outcomes(
     competition (db.detached objects: read them, never add them to a session) and its
     outcomes in order as plain rows.  NotFound as access.viewable_question_and_competition.
     """
-    if isinstance(question_id, bool) or not isinstance(question_id, int):
-        raise NotFound("No such question.")
-    rows = _PAGE_ROWS.rows(session, {"qid": question_id})
+    rows = _PAGE_ROWS.rows(session, {"qid": access.question_id_of(question_id)})
     if not rows:
         raise NotFound("No such question.")
     first, nq, nc = rows[0], len(_QUESTION_NAMES), len(_COMPETITION_NAMES)

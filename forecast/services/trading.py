@@ -264,8 +264,7 @@ def open_market(session: Session, user_id: int, question_id: object) -> Market:
     ``market`` so a caller that checks first does not read it all twice.
     Two statements (see _LOCK_SQL); the refusals read again to say why.
     """
-    if isinstance(question_id, bool) or not isinstance(question_id, int):
-        raise NotFound("No such question.")
+    question_id = access.question_id_of(question_id)
     row = _LOCK.first(session, {"qid": question_id, "uid": user_id})
     if row is None:
         _, comp = access.get_question_and_competition(session, question_id)  # NotFound

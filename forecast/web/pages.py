@@ -141,18 +141,23 @@ def _competition(slug: str) -> Competition:
     return comp
 
 
-def _question(question_id: int) -> tuple[Question, Competition]:
+def _existing_id(question_id: int) -> int:
+    """The route's id, when a question could have it (NotFound past MAX_ID)."""
     if not 1 <= question_id <= MAX_ID:
         raise NotFound("No such question.")
-    return access.viewable_question_and_competition(get_session(), _uid(), question_id)
+    return question_id
+
+
+def _question(question_id: int) -> tuple[Question, Competition]:
+    return access.viewable_question_and_competition(
+        get_session(), _uid(), _existing_id(question_id)
+    )
 
 
 def _question_view(question_id: int):
     """A question's page for a view (GET): its question, competition and outcomes read in
     one statement (questions.viewable_with_outcomes)."""
-    if not 1 <= question_id <= MAX_ID:
-        raise NotFound("No such question.")
-    q, comp, outcomes = viewable_with_outcomes(get_session(), _uid(), question_id)
+    q, comp, outcomes = viewable_with_outcomes(get_session(), _uid(), _existing_id(question_id))
     return _question_page(q, comp, outcomes=outcomes)
 
 

@@ -211,16 +211,23 @@ def _alices_trades(db, max_age: float) -> int:
         return {r.username: r.trades for r in board}["alice"]
 
 
-def test_a_slow_leaderboard_is_redone_in_the_background_while_the_old_one_shows(
-    db, tx, make_user, make_question, monkeypatch
-):
-
+def _alice_on_a_slow_board(db, make_user, make_question, monkeypatch, *, recheck: float):
+    """Alice, a question and its first outcome; every leaderboard counts as slow, and is
+    asked whether it changed at most every ``recheck`` seconds."""
     q = make_question()
     alice = make_user("alice")
     with db.session() as s:
         yes = queries.outcomes_of(s, q.id)[0].id
-    monkeypatch.setattr(queries, "SLOW_LEADERBOARD", 0.0)  # every board counts as slow
-    monkeypatch.setattr(queries, "RECHECK_SLOW", 0.0)  # and every view asks if it changed
+    monkeypatch.setattr(queries, "SLOW_LEADERBOARD", 0.0)
+    monkeypatch.setattr(queries, "RECHECK_SLOW", recheck)
+    return alice, q, yes
+
+
+def test_a_slow_leaderboard_is_redone_in_the_background_while_the_old_one_shows(
+    db, tx, make_user, make_question, monkeypatch
+):
+    # every view asks whether the board changed
+    alice, q, yes = _alice_on_a_slow_board(db, make_user, make_question, monkeypatch, recheck=0.0)
 
     assert _alices_trades(db, 3600) == 0
     _buy(tx, alice.id, q.id, yes)
@@ -242,12 +249,9 @@ def test_a_slow_leaderboard_is_redone_in_the_background_while_the_old_one_shows(
 def test_a_slow_leaderboard_is_checked_for_changes_at_most_once_a_recheck_period(
     db, tx, make_user, make_question, monkeypatch
 ):
-    q = make_question()
-    alice = make_user("alice")
-    with db.session() as s:
-        yes = queries.outcomes_of(s, q.id)[0].id
-    monkeypatch.setattr(queries, "SLOW_LEADERBOARD", 0.0)  # every board counts as slow
-    monkeypatch.setattr(queries, "RECHECK_SLOW", 3600.0)
+    alice, q, yes = _alice_on_a_slow_board(
+        db, make_user, make_question, monkeypatch, recheck=3600.0
+    )
     asked = []  # by this thread (a refresh thread asks too, when it redoes the board)
     me, real = threading.get_ident(), queries._board_version
     monkeypatch.setattr(

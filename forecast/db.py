@@ -93,10 +93,12 @@ def _ping(dbapi_connection) -> None:  # noqa: ANN001
 # finds the log past wal_autocheckpoint pages: by default 1,000, about every 50 trades,
 # and inside the commit, so with the writers' lock held (Database._one_writer) while it
 # writes those pages and syncs: 6-7 ms in which no other process could write, a quarter
-# of the time the lock is held over a run of trades.  Database.transaction checkpoints
-# instead once it has let the lock go, every CHECKPOINT_EVERY commits of its process
-# (PASSIVE: writers go on meanwhile); the automatic one is kept only as a backstop, for
-# writers that do not come through it.
+# of the time the lock is held over a run of trades.  Outside the lock but in the
+# request it still cost the request that did it 20-25 ms (two fsyncs), about 0.7 ms a
+# trade.  So each process checkpoints in a thread of its own (_Checkpointer), woken every
+# CHECKPOINT_EVERY commits of the process (PASSIVE: writers and readers go on
+# meanwhile, and the request that woke it does not wait); the automatic one is kept only
+# as a backstop, for writers that do not come through Database.transaction.
 CHECKPOINT_EVERY = 32
 CHECKPOINT_BACKSTOP = 10_000  # pages (of 4 KB)
 
@@ -144,6 +146,7 @@ class Database:
         self._writer_lock = None if fcntl is None or in_memory else f"{path}.writers"
         self._turn = threading.local()  # this thread holds the writers' lock
         self._commits, self._commits_lock = 0, threading.Lock()  # since the last checkpoint
+        self._checkpointer = _Checkpointer(self) if self._writer_lock is not None else None
         # Reads outside a transaction block: on PostgreSQL no BEGIN and ROLLBACK around
         # them, two round trips fewer a request.  Under READ COMMITTED (PostgreSQL's
         # default, and ours) each statement takes its own snapshot anyway, so a read
@@ -192,15 +195,12 @@ class Database:
         *,
         attempts: int = 8,
         retry_integrity: bool = False,
-        after: bool = True,
     ) -> T:
         """Run ``fn(session)`` in one write transaction and commit; retry when the database asks.
 
         Domain errors raised by ``fn`` roll back and propagate unchanged.
         ``retry_integrity`` retries a unique-constraint race once the winner
         has committed (idempotency keys, joins), so ``fn`` then sees its row.
-        ``after``: run ``after_commit`` here; a caller that still has a read
-        transaction open passes False and calls it once that is over.
         """
         for attempt in range(1, attempts + 1):
             with self._one_writer(), Session(self.write_engine, expire_on_commit=False) as session:
@@ -217,27 +217,20 @@ class Database:
                     session.rollback()
                     raise
             time.sleep(random.uniform(0, 0.01 * attempt))  # outside the writers' queue
-        if after:
-            self.after_commit()
+        self._after_commit()
         return result
 
-    def after_commit(self) -> None:
-        """SQLite: after a commit, with the writers' lock let go, checkpoint the log every
-        CHECKPOINT_EVERY commits of this process (see CHECKPOINT_EVERY).  Best with no
-        read transaction open in this thread (a reader holds back what it may still
-        see).  The write is done by then: a checkpoint that fails is logged, not raised.
-        """
-        if self._writer_lock is None or getattr(self._turn, "held", False):
+    def _after_commit(self) -> None:
+        """SQLite: count a commit; every CHECKPOINT_EVERY commits of this process, wake
+        its checkpointing thread (_Checkpointer) and go on without waiting for it."""
+        if self._checkpointer is None or getattr(self._turn, "held", False):
             return  # PostgreSQL, a database in memory, or a transaction inside another
         with self._commits_lock:
             self._commits += 1
             if self._commits < CHECKPOINT_EVERY:
                 return
             self._commits = 0
-        try:
-            self.checkpoint()
-        except Exception:  # maintenance: the next one copies back what this one did not
-            log.warning("checkpointing the write-ahead log failed", exc_info=True)
+        self._checkpointer.wake()
 
     def checkpoint(self) -> tuple[int, int, int] | None:
         """SQLite: copy what the write-ahead log holds back into the database, as far as
@@ -296,7 +289,53 @@ class Database:
         SQLModel.metadata.drop_all(self.engine)
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
+
+
+class _Checkpointer:
+    """A SQLite database's checkpoints, in a daemon thread of this process: started on
+    the first wake (so after a fork each worker starts its own), it checkpoints once per
+    wake-up, however many wakes came meanwhile.  A checkpoint comes after commits that
+    are done: one that fails is logged, and the next copies what it did not."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._wanted = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def wake(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            if self._thread is None or not self._thread.is_alive():  # none yet, or forked
+                self._thread = threading.Thread(
+                    target=self._run, name="sqlite-checkpoint", daemon=True
+                )
+                self._thread.start()
+        self._wanted.set()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            thread = self._thread
+        self._wanted.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if self._stopped:
+                return
+            try:
+                self._db.checkpoint()
+            except Exception:  # maintenance: the next one copies back what this one did not
+                log.warning("checkpointing the write-ahead log failed", exc_info=True)
 
 
 @contextmanager
@@ -501,13 +540,12 @@ def close_session(exc: BaseException | None = None) -> None:
 def transaction(fn: Callable[[Session], T], **kw) -> T:
     """Run a use case in one write transaction on the app's database."""
     db = get_db()
-    result = db.transaction(fn, after=False, **kw)
+    result = db.transaction(fn, **kw)
     # The request's read session may hold a stale snapshot; start it afresh.
     s = g.get("db_session")
     if s is not None:
         s.rollback()
         s.expire_all()
-    db.after_commit()  # with the read transaction over: a checkpoint can copy everything
     return result
 
 

@@ -101,10 +101,33 @@ def test_a_busy_sqlite_file_at_begin_is_an_operational_error_and_retried(tmp_pat
         database.dispose()
 
 
-def test_sqlite_checkpoints_after_the_writers_lock_is_let_go(db, is_postgres, monkeypatch):
+def _checkpoint_spy(db, monkeypatch, before=None):
+    """Record each checkpoint this Database makes (whether this thread held the writers'
+    lock, and SQLite's answer), and set an event after each; ``before`` runs first."""
+    done, calls = threading.Event(), []
+    real = type(db).checkpoint
+
+    def spy(self):
+        if self is not db:
+            return real(self)
+        held, answer = getattr(self._turn, "held", False), None
+        try:
+            if before is not None:
+                before()
+            answer = real(self)
+            return answer
+        finally:
+            calls.append((threading.current_thread().name, held, answer))
+            done.set()
+
+    monkeypatch.setattr(type(db), "checkpoint", spy)
+    return done, calls
+
+
+def test_sqlite_checkpoints_in_a_thread_of_its_own(db, is_postgres, monkeypatch):
     """SQLite's own checkpoint ran inside a commit, with every other writer queued behind
-    it; Database.transaction checkpoints every CHECKPOINT_EVERY commits once the lock is
-    let go, and the automatic one is only a backstop."""
+    it; Database.transaction wakes a thread every CHECKPOINT_EVERY commits, and the
+    automatic one is only a backstop."""
     if is_postgres:
         assert db.checkpoint() is None
         pytest.skip("SQLite's write-ahead log")
@@ -113,15 +136,7 @@ def test_sqlite_checkpoints_after_the_writers_lock_is_let_go(db, is_postgres, mo
     assert pragma == forecast.db.CHECKPOINT_BACKSTOP
     monkeypatch.setattr(forecast.db, "CHECKPOINT_EVERY", 3)
     db._commits = 0
-    held_then, answers = [], []
-    real = type(db).checkpoint
-
-    def spy(self):
-        held_then.append(getattr(self._turn, "held", False))
-        answers.append(real(self))
-        return answers[-1]
-
-    monkeypatch.setattr(type(db), "checkpoint", spy)
+    done, calls = _checkpoint_spy(db, monkeypatch)
 
     def write(s):
         s.exec(text("CREATE TABLE IF NOT EXISTS t_ckpt (x INTEGER)"))
@@ -129,10 +144,11 @@ def test_sqlite_checkpoints_after_the_writers_lock_is_let_go(db, is_postgres, mo
 
     db.transaction(lambda s: db.transaction(write))  # one inside another: counts once
     db.transaction(write)
-    assert answers == []
+    assert not done.wait(0.2) and calls == []
     db.transaction(write)
-    assert len(answers) == 1 and held_then == [False]
-    busy, in_log, copied = answers[0]
+    assert done.wait(5)
+    [(thread, held, (busy, in_log, copied))] = calls
+    assert thread == "sqlite-checkpoint" and held is False
     assert busy == 0 and in_log > 0 and copied == in_log  # nothing else was reading
 
     def fails(s):
@@ -144,17 +160,41 @@ def test_sqlite_checkpoints_after_the_writers_lock_is_let_go(db, is_postgres, mo
     assert db._commits == 0
 
 
-def test_a_failed_checkpoint_is_logged_and_the_write_stands(db, is_postgres, monkeypatch, caplog):
-    """The checkpoint comes after the commit: when it fails, the write is done all the
-    same, and the caller gets its result, not an error that would invite a second try."""
+def test_a_commit_does_not_wait_for_the_checkpoint(db, is_postgres, monkeypatch):
+    """The checkpoint (two fsyncs: 20-25 ms after a few dozen trades) runs while the
+    commits that woke it return, and further commits go on meanwhile."""
     if is_postgres:
         pytest.skip("SQLite's write-ahead log")
     monkeypatch.setattr(forecast.db, "CHECKPOINT_EVERY", 1)
+    release = threading.Event()
+    done, calls = _checkpoint_spy(db, monkeypatch, before=lambda: release.wait(10))
 
-    def broken(self):
-        raise OSError("disk I/O error")
+    def write(s):
+        s.exec(text("CREATE TABLE IF NOT EXISTS t_ckpt3 (x INTEGER)"))
+        s.exec(text("INSERT INTO t_ckpt3 VALUES (3)"))
+        return "done"
 
-    monkeypatch.setattr(type(db), "checkpoint", broken)
+    assert [db.transaction(write) for _ in range(3)] == ["done"] * 3  # the first is stuck
+    assert calls == []
+    release.set()
+    assert done.wait(5)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t_ckpt3").scalar() == 3
+
+
+def test_a_failed_checkpoint_is_logged_and_the_next_one_runs(db, is_postgres, monkeypatch, caplog):
+    """The checkpoint comes after the commit: when it fails, the write is done all the
+    same, the caller gets its result, and the thread lives on for the next one."""
+    if is_postgres:
+        pytest.skip("SQLite's write-ahead log")
+    monkeypatch.setattr(forecast.db, "CHECKPOINT_EVERY", 1)
+    failures = iter([OSError("disk I/O error")])
+
+    def first_fails():
+        if (exc := next(failures, None)) is not None:
+            raise exc
+
+    done, calls = _checkpoint_spy(db, monkeypatch, before=first_fails)
 
     def write(s):
         s.exec(text("CREATE TABLE IF NOT EXISTS t_ckpt2 (x INTEGER)"))
@@ -162,25 +202,20 @@ def test_a_failed_checkpoint_is_logged_and_the_write_stands(db, is_postgres, mon
         return "done"
 
     assert db.transaction(write) == "done"
+    assert done.wait(5)
+    done.clear()
     assert "checkpointing the write-ahead log failed" in caplog.text
+    assert db.transaction(write) == "done"
+    assert done.wait(5) and len(calls) == 2 and calls[-1][2][0] == 0
     with db.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT x FROM t_ckpt2").scalar() == 7
+        assert conn.exec_driver_sql("SELECT count(*) FROM t_ckpt2").scalar() == 2
 
 
-def test_a_request_checkpoints_once_its_read_transaction_is_over(app, db, is_postgres, monkeypatch):
-    """forecast.db.transaction (the web's) lets the request's read session go before the
-    checkpoint: a read transaction left open holds back what the checkpoint may copy."""
-    if is_postgres:
-        pytest.skip("SQLite's write-ahead log")
-    from flask import g
-
-    reading = []
-    monkeypatch.setattr(
-        type(db), "after_commit", lambda self: reading.append(g.db_session.in_transaction())
-    )
-    with app.test_request_context("/"):
-        session = forecast.db.get_session()
-        session.exec(text("SELECT 1"))
-        assert session.in_transaction()
-        forecast.db.transaction(lambda s: s.exec(text("SELECT 2")))
-    assert reading == [False]
+def test_a_disposed_database_stops_its_checkpoint_thread(tmp_path, monkeypatch):
+    monkeypatch.setattr(forecast.db, "CHECKPOINT_EVERY", 1)
+    database = forecast.db.Database(f"sqlite:///{tmp_path / 'ck.db'}")
+    database.transaction(lambda s: s.exec(text("CREATE TABLE t (x INTEGER)")))
+    thread = database._checkpointer._thread
+    assert thread is not None and thread.name == "sqlite-checkpoint"
+    database.dispose()
+    assert not thread.is_alive()

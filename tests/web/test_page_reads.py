@@ -49,3 +49,45 @@ def test_the_api_question_reads_its_competition_once(app, make_question, monkeyp
     assert client.get(f"/api/v1/questions/{q.id}").status_code == 200
     competition_reads = [s for s in seen if "FROM competition" in s or "JOIN competition" in s]
     assert len(competition_reads) == 1, competition_reads
+
+
+def _recent_trades_section(html: str) -> str:
+    section = html[html.index('<section id="recent-trades"') :]
+    return section[: section.index("</section>")]
+
+
+def test_a_redrawn_recent_trades_table_draws_only_the_new_rows(
+    web, make_user, make_question, buy, monkeypatch
+):
+    """After a trade the table is drawn again, but each earlier row comes as drawn before
+    (pages._trade_rows), and the table is what drawing every row afresh gives."""
+    from forecast.web import pages
+
+    alice, bob = make_user("alice"), make_user("bob")
+    q = make_question()
+    client, (yes, _) = web.client, web.outcomes(q)
+    page = client.get(f"/questions/{q.id}").get_data(as_text=True)
+    assert "No trades yet" in _recent_trades_section(page)
+    drawn: list[int] = []
+    real = pages.get_template_attribute
+
+    def counting(name, attribute):  # noqa: ANN001, ANN202
+        macro = real(name, attribute)
+
+        def row(t, when):  # noqa: ANN001, ANN202
+            drawn.append(t["id"])
+            return macro(t, when)
+
+        return row
+
+    monkeypatch.setattr(pages, "get_template_attribute", counting)
+    first = buy(alice, q, yes, spend=5).trade.id
+    client.get(f"/questions/{q.id}")
+    second = buy(bob, q, yes, spend=3).trade.id
+    table = _recent_trades_section(client.get(f"/questions/{q.id}").get_data(as_text=True))
+    assert drawn == [first, second]  # the first row drawn once, for the first view
+    assert table.index(">bob<") < table.index(">alice<")  # newest first
+    pages._ROWS.clear()
+    pages._DRAWN.clear()
+    afresh = _recent_trades_section(client.get(f"/questions/{q.id}").get_data(as_text=True))
+    assert afresh == table and drawn == [first, second, second, first]

@@ -144,14 +144,20 @@ _HISTORY_ROWS = select(
 ).where(Trade.__table__.c.question_id == bindparam("q"))
 
 
-def _sampled(session: Session, question: Question, max_points: int) -> _PackedHistory | None:
+def _sampled(
+    session: Session, question: Question, max_points: int, newest: list[tuple] | None = None
+) -> _PackedHistory | None:
     """The sampled history, packed and kept (None in the odd case it cannot be packed).
 
     A kept history that is a few trades behind is brought up to date by
     reading just the trades after its last one (trades on a question are
     serialized by its lock, so their ids grow in commit order) and thinning
     its older points when it runs over ``max_points``: one short read per
-    trade, however long the question's history.
+    trade, however long the question's history.  ``newest``: the question's
+    latest trades as (id, created_at, probabilities), newest first, read at
+    or after ``question`` (the recent trades a question page shows); when they
+    reach back to the kept history's last trade, they are the trades after it,
+    and nothing is read.
     """
     key = (str(session.get_bind().url), question.id, question.created_at, max_points)
     count = question.trade_count
@@ -161,7 +167,9 @@ def _sampled(session: Session, question: Question, max_points: int) -> _PackedHi
         if hit.trade_count >= count:
             return hit
         if count - hit.trade_count <= max_points:
-            rows = _HISTORY_SINCE.rows(session, {"q": question.id, "after": hit.last_id})
+            rows = _since(newest, hit.last_id)
+            if rows is None:
+                rows = _HISTORY_SINCE.rows(session, {"q": question.id, "after": hit.last_id})
             grown = hit.extend(rows, max_points, count)
             if grown is not None:
                 _HISTORIES[key] = grown
@@ -174,6 +182,14 @@ def _sampled(session: Session, question: Question, max_points: int) -> _PackedHi
     return packed
 
 
+def _since(newest: list[tuple] | None, last_id: int) -> list[tuple] | None:
+    """The trades after ``last_id``, oldest first, if ``newest`` (the latest trades, newest
+    first) holds them all: that is, if it reaches back to ``last_id`` or before."""
+    if not newest or newest[-1][0] > last_id:
+        return None
+    return [row for row in reversed(newest) if row[0] > last_id]
+
+
 # The trades after a kept history's last one (every view of a question traded since).
 _HISTORY_SINCE = Prepared(
     _HISTORY_ROWS.where(Trade.__table__.c.id > bindparam("after")).order_by(Trade.__table__.c.id)
@@ -181,13 +197,19 @@ _HISTORY_SINCE = Prepared(
 
 
 def history_columns(
-    session: Session, question: Question, outcome_ids: list[int], *, max_points: int
+    session: Session,
+    question: Question,
+    outcome_ids: list[int],
+    *,
+    max_points: int,
+    newest: list[tuple] | None = None,
 ) -> tuple[datetime, list[float], list[list[float]]]:
     """The sampled history as a chart's columns: the opening time, each point's
     seconds after it (the opening's 0.0 first), and each outcome's probability at
-    those points, one list per outcome in ``outcome_ids`` order."""
+    those points, one list per outcome in ``outcome_ids`` order.  ``newest``: see
+    _sampled (recent_trades' ``row``s)."""
     keys = [str(i) for i in outcome_ids]
-    packed = _sampled(session, question, max_points)
+    packed = _sampled(session, question, max_points, newest)
     if packed is not None and all(k in packed.keys for k in keys):
         return packed.columns(keys)
     points = history(session, question, max_points=max_points)
@@ -922,10 +944,12 @@ def positions(session: Session, member: Membership, question: Question) -> list[
 
 
 def recent_trades(session: Session, question: Question) -> list[dict]:
-    """The question's latest RECENT_TRADES trades, newest first, with who traded which outcome."""
+    """The question's latest RECENT_TRADES trades, newest first, with who traded which outcome;
+    ``row``: (id, created_at, probabilities), as a chart's history reads a trade."""
     rows = _RECENT_TRADES.rows(session, {"qid": question.id})
     return [
         {
+            "row": (tid, at, probs),
             "id": tid,
             "at": at,
             "username": username,

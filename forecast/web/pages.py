@@ -389,8 +389,10 @@ def _now_step() -> datetime:
     return now - timedelta(seconds=now.second % NOW_STEP)
 
 
-def _chart(session, question: Question, outcomes: list, status: str) -> object:
-    """The probability history chart, drawn once per trade (and every minute while open)."""
+def _chart(session, question: Question, outcomes: list, status: str, recent: list[dict]) -> object:
+    """The probability history chart, drawn once per trade (and every minute while open).
+    ``recent``: the recent trades the page shows (read after ``question``), which carry
+    the trades a kept history has yet to take in, mostly."""
     now = _now_step()
     end = question.resolved_at if question.status in ("resolved", "cancelled") else None
     end = end or (min(question.close_at, now) if status != "open" else now)
@@ -398,7 +400,11 @@ def _chart(session, question: Question, outcomes: list, status: str) -> object:
 
     def draw():
         start, seconds, lines = queries.history_columns(
-            session, question, [o.id for o in outcomes], max_points=charts.MAX_POINTS
+            session,
+            question,
+            [o.id for o in outcomes],
+            max_points=charts.MAX_POINTS,
+            newest=[t["row"] for t in recent],
         )
         return charts.history_chart_columns(
             list(labels),
@@ -475,7 +481,7 @@ def _market_context(
             {"id": o.id, "label": o.label, "probability": probs[o.id], "index": k}
             for k, o in enumerate(outcomes)
         ],
-        "chart": _chart(session, question, outcomes, status),
+        "chart": _chart(session, question, outcomes, status, recent[0]),
         "member": member,
         "positions": positions,
         "held": {p["outcome"]: p["shares"] for p in positions},

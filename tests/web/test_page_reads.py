@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import event
 
 import forecast.db
@@ -91,3 +92,45 @@ def test_a_redrawn_recent_trades_table_draws_only_the_new_rows(
     pages._DRAWN.clear()
     afresh = _recent_trades_section(client.get(f"/questions/{q.id}").get_data(as_text=True))
     assert afresh == table and drawn == [first, second, second, first]
+
+
+def _chart(html: str) -> str:
+    chart = html[html.index('<svg class="chart history-chart"') :]
+    return chart[: chart.index("</svg>")]
+
+
+@pytest.mark.parametrize("trades_since", [1, 25])
+def test_a_redrawn_chart_takes_the_new_trades_from_the_recent_trades(
+    app, web, make_user, make_question, buy, monkeypatch, trades_since
+):
+    """A kept history a few trades behind takes them from the recent trades the page has
+    read anyway (queries.history_columns' ``newest``); more than the table holds are
+    read.  Either way the chart is the one drawn from the whole history afresh."""
+    from forecast.services import queries
+    from forecast.web import pages
+
+    alice, bob = make_user("alice"), make_user("bob")
+    q = make_question()
+    client, (yes, no) = web.client, web.outcomes(q)
+    buy(alice, q, yes, spend=5)
+    client.get(f"/questions/{q.id}")  # keeps the history
+    for k in range(trades_since):
+        buy(bob if k % 2 else alice, q, no if k % 2 else yes, spend=1 + k % 3)
+    seen = _statements(app, monkeypatch)
+    chart = _chart(client.get(f"/questions/{q.id}").get_data(as_text=True))
+    since = [s for s in seen if "trade.id >" in s]
+    assert len(since) == (0 if trades_since < queries.RECENT_TRADES else 1), seen
+    queries._HISTORIES.clear()
+    pages._DRAWN.clear()
+    assert _chart(client.get(f"/questions/{q.id}").get_data(as_text=True)) == chart
+
+
+def test_the_trades_since_a_kept_history_come_from_the_newest_only_when_they_reach_it():
+    from forecast.services.queries import _since
+
+    newest = [(9, "t9", {}), (8, "t8", {}), (7, "t7", {})]
+    assert _since(newest, 7) == [(8, "t8", {}), (9, "t9", {})]
+    assert _since(newest, 9) == []
+    # ids are the site's, not the question's: a trade between 6 and 7 would not show
+    assert _since(newest, 6) is None
+    assert _since([], 5) is None and _since(None, 5) is None

@@ -129,6 +129,25 @@ def test_the_load_driver_measures_every_phase_against_the_floor(tmp_path, capsys
     assert "question page p99 <= 3x the floor page: tiny/sqlite" in printed
 
 
+def test_the_load_driver_collects_no_garbage_during_a_phase(monkeypatch):
+    """A full collection in the client held every request in flight (about 100 ms)."""
+    import gc
+
+    from bench import load
+
+    during = []
+
+    async def phase(host, port, name, make, **kw):  # noqa: ANN001, ANN202
+        during.append(gc.isenabled())
+        return load.Stats(name)
+
+    monkeypatch.setattr(load, "_phase", phase)
+    target = load.Target("public", [(1, [1, 2])], ["t"])
+    assert gc.isenabled()
+    load.measure("h", 1, target, phases=load.PHASES, requests=1, seconds=1, concurrency=1, warmup=0)
+    assert during == [False] * len(load.PHASES) and gc.isenabled()
+
+
 def test_generator_keeps_each_members_trade_count_and_last_trade(db):
     from forecast.models import Membership
 

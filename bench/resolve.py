@@ -7,7 +7,9 @@ Makes (once) a question in a competition of its own, `bench-wide`, that the
 site's first --holders accounts all hold, then times resolving it to YES
 (payouts to every holder, Brier scores) and undoing that, --runs times each,
 each in one transaction through services.resolution, commit included.
-Prints the median and every run.  Run it with no server writing.
+Prints the median and every run.  Run it with no server writing.  On a
+PostgreSQL server whose autovacuum is off it first runs VACUUM (ANALYZE), as
+bench/run.py does before a load (bench/common.tidy).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlmodel import select  # noqa: E402
 
-from bench.common import SIZES, Progress, database_url  # noqa: E402
+from bench.common import SIZES, Progress, database_url, tidy  # noqa: E402
 from forecast.db import Database  # noqa: E402
 from forecast.models import Question, User  # noqa: E402
 from forecast.services import audit, bulk, resolution, site  # noqa: E402
@@ -50,6 +52,10 @@ def main(argv: list[str] | None = None) -> dict:
             status = s.get(Question, qid).status
         if status in ("resolved", "cancelled"):  # an interrupted earlier run
             db.transaction(lambda s: resolution.undo(session=s, user_id=admin_id, question_id=qid))
+        # As before a load (bench/run.py): on a server whose autovacuum is off, the dead
+        # wallet rows of the trades before would otherwise be timed too.
+        if (tidied := tidy(url)) is not None:
+            print(tidied, file=sys.stderr)
         resolve_s, undo_s = [], []
         for _ in range(args.runs):
             t = time.perf_counter()

@@ -256,20 +256,30 @@ def transfer_many(
 ) -> None:
     """:func:`transfer` to many members at once: ``amounts`` maps membership id -> to_member.
 
-    The same rows as one transfer per member in ascending member id, written
-    with two executemany statements instead of thousands of objects (a
-    resolution pays every holder).  Zero amounts book nothing.  Membership
-    objects already loaded in the session are expired so they re-read the
-    new balance.
+    A row per member, in ascending member id, and one row for the market
+    maker, their sum negated (so the movement still sums to zero, and the
+    question's cash is still the sum of its rows): a resolution pays every
+    holder, and each row costs PostgreSQL a check of each of its foreign
+    keys, about 35 us a row on this project's CI machine.  Written with
+    executemany statements instead of thousands of objects.  Zero amounts
+    book nothing.  Membership objects already loaded in the session are
+    expired so they re-read the new balance.
     """
     items = sorted((mid, amount) for mid, amount in amounts.items() if amount != 0)
     if not items:
         return
     session.flush()
-    now = utcnow()
-    rows = []
-    for mid, amount in items:
-        rows += _pair(question.competition_id, mid, question.id, amount, kind, None, action_id, now)
+    common = dict(
+        competition_id=question.competition_id,
+        kind=kind,
+        trade_id=None,
+        action_id=action_id,
+        created_at=utcnow(),
+    )
+    rows = [{**common, "membership_id": m, "question_id": None, "amount": a} for m, a in items]
+    total = sum(amount for _, amount in items)
+    if total != 0:
+        rows.append({**common, "membership_id": None, "question_id": question.id, "amount": -total})
     insert_many(session, _LEDGER, rows)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
@@ -287,7 +297,7 @@ def transfer_many(
             .values(balance=_WALLET.c.balance + bindparam("amount")),
             [{"mid": mid, "amount": amount} for mid, amount in items],
         )
-    question.mm_cash -= sum(amount for _, amount in items)
+    question.mm_cash -= total
     session.add(question)
     paid = {mid for mid, _ in items}
     for obj in list(session.identity_map.values()):

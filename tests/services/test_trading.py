@@ -255,6 +255,31 @@ def test_resolution_pays_winners_and_undo_restores_exactly(db, tx, make_user, ma
     assert_audit(db)
 
 
+def test_a_payout_books_a_row_per_holder_and_one_for_the_market_maker(
+    db, tx, make_user, make_question
+):
+    """ledger.transfer_many: the market maker's side of a resolution is one row, their sum
+    negated (a row per holder on both sides cost PostgreSQL a foreign-key check each)."""
+    admin = make_user("admin", admin=True)
+    players = [make_user() for _ in range(3)]
+    q = make_question()
+    yes, no = outcome_ids(db, q)
+    for k, player in enumerate(players):
+        place(tx, player, q, yes if k < 2 else no, spend=10 + k)
+    tx(lambda s: resolution.resolve(session=s, user_id=admin.id, question_id=q.id, outcome_id=yes))
+    tx(lambda s: resolution.undo(session=s, user_id=admin.id, question_id=q.id))
+    with db.session() as s:
+        rows = s.exec(select(LedgerEntry).where(LedgerEntry.kind.in_(["payout", "reversal"]))).all()
+    for kind, sign in (("payout", 1), ("reversal", -1)):
+        wallets = [r for r in rows if r.kind == kind and r.membership_id is not None]
+        makers = [r for r in rows if r.kind == kind and r.membership_id is None]
+        assert len(wallets) == 2 and all(sign * r.amount > 0 for r in wallets)  # yes holders
+        assert [r.question_id for r in makers] == [q.id]
+        assert makers[0].amount == -sum(r.amount for r in wallets)
+        assert len({r.action_id for r in wallets + makers}) == 1
+    assert_audit(db)
+
+
 def test_cancel_restores_every_balance_exactly(db, tx, make_user, make_question):
     admin = make_user("admin", admin=True)
     players = [make_user() for _ in range(3)]

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from types import SimpleNamespace
 from typing import TypeVar
 
 try:
@@ -195,12 +196,15 @@ class Database:
         *,
         attempts: int = 8,
         retry_integrity: bool = False,
+        after: bool = True,
     ) -> T:
         """Run ``fn(session)`` in one write transaction and commit; retry when the database asks.
 
         Domain errors raised by ``fn`` roll back and propagate unchanged.
         ``retry_integrity`` retries a unique-constraint race once the winner
         has committed (idempotency keys, joins), so ``fn`` then sees its row.
+        ``after``: count the commit for a checkpoint here (``after_commit``); a caller
+        that still holds a read transaction passes False and calls it once that is over.
         """
         for attempt in range(1, attempts + 1):
             with self._one_writer(), Session(self.write_engine, expire_on_commit=False) as session:
@@ -217,12 +221,15 @@ class Database:
                     session.rollback()
                     raise
             time.sleep(random.uniform(0, 0.01 * attempt))  # outside the writers' queue
-        self._after_commit()
+        if after:
+            self.after_commit()
         return result
 
-    def _after_commit(self) -> None:
+    def after_commit(self) -> None:
         """SQLite: count a commit; every CHECKPOINT_EVERY commits of this process, wake
-        its checkpointing thread (_Checkpointer) and go on without waiting for it."""
+        its checkpointing thread (_Checkpointer) and go on without waiting for it.  Best
+        with no read transaction open in this thread: a checkpoint cannot copy what a
+        reader may still see, and a log not copied to its end cannot start over."""
         if self._checkpointer is None or getattr(self._turn, "held", False):
             return  # PostgreSQL, a database in memory, or a transaction inside another
         with self._commits_lock:
@@ -296,41 +303,52 @@ class Database:
 
 class _Checkpointer:
     """A SQLite database's checkpoints, in a daemon thread of this process: started on
-    the first wake (so after a fork each worker starts its own), it checkpoints once per
-    wake-up, however many wakes came meanwhile.  A checkpoint comes after commits that
-    are done: one that fails is logged, and the next copies what it did not."""
+    the first wake, it checkpoints once per wake-up, however many wakes came meanwhile.
+    A checkpoint comes after commits that are done: one that fails is logged, and the
+    next copies what it did not.  A forked child (a gunicorn worker of an app loaded
+    before the fork) starts afresh, with locks and a thread of its own; after ``stop``
+    (Database.dispose) the next wake starts a new thread, as a disposed engine connects
+    again when used."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._wanted = threading.Event()
-        self._lock = threading.Lock()
+        self._fresh()
+
+    def _fresh(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()  # not the parent's, which a fork may have left held
         self._thread: threading.Thread | None = None
-        self._stopped = False
+        self._state: SimpleNamespace | None = None  # the running thread's: wanted, stopped
 
     def wake(self) -> None:
+        if self._pid != os.getpid():
+            self._fresh()
         with self._lock:
-            if self._stopped:
-                return
-            if self._thread is None or not self._thread.is_alive():  # none yet, or forked
+            if self._thread is None or not self._thread.is_alive():
+                self._state = SimpleNamespace(wanted=threading.Event(), stopped=False)
                 self._thread = threading.Thread(
-                    target=self._run, name="sqlite-checkpoint", daemon=True
+                    target=self._run, args=(self._state,), name="sqlite-checkpoint", daemon=True
                 )
                 self._thread.start()
-        self._wanted.set()
+            state = self._state
+        state.wanted.set()
 
     def stop(self) -> None:
+        """Let the thread finish its checkpoint, if any, and end."""
         with self._lock:
-            self._stopped = True
-            thread = self._thread
-        self._wanted.set()
+            thread, state = self._thread, self._state
+            self._thread = self._state = None
+        if state is not None:
+            state.stopped = True
+            state.wanted.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
 
-    def _run(self) -> None:
+    def _run(self, state: SimpleNamespace) -> None:
         while True:
-            self._wanted.wait()
-            self._wanted.clear()
-            if self._stopped:
+            state.wanted.wait()
+            state.wanted.clear()
+            if state.stopped:
                 return
             try:
                 self._db.checkpoint()
@@ -540,12 +558,13 @@ def close_session(exc: BaseException | None = None) -> None:
 def transaction(fn: Callable[[Session], T], **kw) -> T:
     """Run a use case in one write transaction on the app's database."""
     db = get_db()
-    result = db.transaction(fn, **kw)
+    result = db.transaction(fn, after=False, **kw)
     # The request's read session may hold a stale snapshot; start it afresh.
     s = g.get("db_session")
     if s is not None:
         s.rollback()
         s.expire_all()
+    db.after_commit()  # with the read transaction over: a checkpoint can copy everything
     return result
 
 

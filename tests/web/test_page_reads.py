@@ -110,12 +110,13 @@ def test_a_redrawn_chart_takes_the_new_trades_from_the_recent_trades(
     from forecast.web import pages
 
     alice, bob = make_user("alice"), make_user("bob")
-    q = make_question()
-    client, (yes, no) = web.client, web.outcomes(q)
+    q, other = make_question(), make_question(title="Another question?")
+    client, (yes, no), (elsewhere, _) = web.client, web.outcomes(q), web.outcomes(other)
     buy(alice, q, yes, spend=5)
     client.get(f"/questions/{q.id}")  # keeps the history
     for k in range(trades_since):
         buy(bob if k % 2 else alice, q, no if k % 2 else yes, spend=1 + k % 3)
+        buy(bob, other, elsewhere, spend=1)  # ids are the site's: the question's skip these
     seen = _statements(app, monkeypatch)
     chart = _chart(client.get(f"/questions/{q.id}").get_data(as_text=True))
     since = [s for s in seen if "trade.id >" in s]

@@ -146,7 +146,6 @@ class Database:
         in_memory = not path or path == ":memory:" or path.startswith("file::memory:")
         self._writer_lock = None if fcntl is None or in_memory else f"{path}.writers"
         self._turn = threading.local()  # this thread holds the writers' lock
-        self._commits, self._commits_lock = 0, threading.Lock()  # since the last checkpoint
         self._checkpointer = _Checkpointer(self) if self._writer_lock is not None else None
         # Reads outside a transaction block: on PostgreSQL no BEGIN and ROLLBACK around
         # them, two round trips fewer a request.  Under READ COMMITTED (PostgreSQL's
@@ -232,12 +231,7 @@ class Database:
         reader may still see, and a log not copied to its end cannot start over."""
         if self._checkpointer is None or getattr(self._turn, "held", False):
             return  # PostgreSQL, a database in memory, or a transaction inside another
-        with self._commits_lock:
-            self._commits += 1
-            if self._commits < CHECKPOINT_EVERY:
-                return
-            self._commits = 0
-        self._checkpointer.wake()
+        self._checkpointer.committed()
 
     def checkpoint(self) -> tuple[int, int, int] | None:
         """SQLite: copy what the write-ahead log holds back into the database, as far as
@@ -302,8 +296,9 @@ class Database:
 
 
 class _Checkpointer:
-    """A SQLite database's checkpoints, in a daemon thread of this process: started on
-    the first wake, it checkpoints once per wake-up, however many wakes came meanwhile.
+    """A SQLite database's checkpoints, in a daemon thread of this process: it counts the
+    process's commits and, every CHECKPOINT_EVERY, wakes the thread (started on the first
+    wake), which checkpoints once per wake-up, however many wakes came meanwhile.
     A checkpoint comes after commits that are done: one that fails is logged, and the
     next copies what it did not.  A forked child (a gunicorn worker of an app loaded
     before the fork) starts afresh, with locks and a thread of its own; after ``stop``
@@ -319,11 +314,17 @@ class _Checkpointer:
         self._lock = threading.Lock()  # not the parent's, which a fork may have left held
         self._thread: threading.Thread | None = None
         self._state: SimpleNamespace | None = None  # the running thread's: wanted, stopped
+        self._commits = 0  # since the last wake
 
-    def wake(self) -> None:
+    def committed(self) -> None:
+        """Count a commit; every CHECKPOINT_EVERY, wake the thread and go on."""
         if self._pid != os.getpid():
             self._fresh()
         with self._lock:
+            self._commits += 1
+            if self._commits < CHECKPOINT_EVERY:
+                return
+            self._commits = 0
             if self._thread is None or not self._thread.is_alive():
                 self._state = SimpleNamespace(wanted=threading.Event(), stopped=False)
                 self._thread = threading.Thread(

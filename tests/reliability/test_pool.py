@@ -135,7 +135,7 @@ def test_sqlite_checkpoints_in_a_thread_of_its_own(db, is_postgres, monkeypatch)
         pragma = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
     assert pragma == forecast.db.CHECKPOINT_BACKSTOP
     monkeypatch.setattr(forecast.db, "CHECKPOINT_EVERY", 3)
-    db._commits = 0
+    db._checkpointer._commits = 0
     done, calls = _checkpoint_spy(db, monkeypatch)
 
     def write(s):
@@ -157,7 +157,7 @@ def test_sqlite_checkpoints_in_a_thread_of_its_own(db, is_postgres, monkeypatch)
 
     with pytest.raises(RuntimeError):  # a transaction that fails is no commit
         db.transaction(fails)
-    assert db._commits == 0
+    assert db._checkpointer._commits == 0
 
 
 def test_a_commit_does_not_wait_for_the_checkpoint(db, is_postgres, monkeypatch):

@@ -186,9 +186,10 @@ class OutcomeState:
 
 @dataclass(frozen=True)
 class Market:
-    """What a trade reads first, in lock order: the question with its
-    competition (the question locked first), the caller's wallet (locked
-    second), then the outcomes with the caller's positions."""
+    """What a trade reads first, in one statement (_LOCK_SQL): the question
+    with its competition (the question locked first), the caller's wallet
+    (locked second), and the outcomes (locked third) with the caller's
+    positions."""
 
     question: QuestionState
     comp: CompetitionState
@@ -203,13 +204,22 @@ class Market:
         raise NotFound("No such outcome for this question.")
 
 
-# Two statements.  The question with its competition and the caller's wallet,
-# on PostgreSQL FOR UPDATE OF question, membership (locked in that order, the
-# order every use case locks them in); no row: no such question, or not a
-# member.  Then, once the locks are held, the outcomes with the caller's
-# positions: a statement of its own, so that after waiting for a lock it reads
-# what the trade before committed (under READ COMMITTED a statement that waited
-# re-reads only the rows it locked).
+# One statement: the question with its competition, the caller's wallet and the
+# outcomes with the caller's positions, one row per outcome; on PostgreSQL FOR
+# UPDATE OF question, membership, outcome (locked in that order, the order every
+# use case locks them in); no row: no such question, or not a member.
+#
+# Under READ COMMITTED a statement that waited for a lock re-reads the rows it
+# locked, and only those: the question, the wallet and the outcomes come out as
+# the trade before committed them, but the positions (which cannot be locked on
+# the nullable side of an outer join) as they were when the statement began.
+# Positions change only in a trade, and every trade counts itself in its wallet's
+# trade_count: so the statement reads the wallet twice, locked and as it began
+# (``wallet_then``, not locked), and when the two counts differ, a trade of the
+# caller's committed while this one waited, and the outcomes and positions are
+# read again (_OUTCOMES_SQL), now that the locks are held.  One round trip where
+# there were two, and two in the race.
+_THEN = _M.alias("wallet_then")
 _LOCK_COLUMNS = (
     _Q.c.id,
     _Q.c.competition_id,
@@ -223,26 +233,44 @@ _LOCK_COLUMNS = (
     _C.c.is_listed,
     _M.c.id,
     _M.c.balance,
+    _M.c.trade_count,
+    _THEN.c.trade_count,
+    _O.c.id,
+    _O.c.label,
+    _O.c.q,
+    _P.c.id,
+    _P.c.shares,
 )
-_LOCK_SQL = (
+
+
+def _with_outcomes(statement):  # noqa: ANN001, ANN202
+    """The lock statement's tail, shared by its two forms: outcomes, positions, the lock."""
+    return (
+        statement.join(_THEN, _THEN.c.id == _M.c.id)
+        .join(_O, _O.c.question_id == _Q.c.id)
+        .outerjoin(_P, and_(_P.c.outcome_id == _O.c.id, _P.c.membership_id == _M.c.id))
+        .order_by(_O.c.position)
+        .with_for_update(of=[_Q, _M, _O])
+    )
+
+
+_LOCK_SQL = _with_outcomes(
     select(*_LOCK_COLUMNS)
     .select_from(_Q)
     .join(_C, _C.c.id == _Q.c.competition_id)
     .join(_M, and_(_M.c.competition_id == _Q.c.competition_id, _M.c.user_id == bindparam("uid")))
     .where(_Q.c.id == bindparam("qid"))
-    .with_for_update(of=[_Q, _M])
 )
 # The same lock with the API caller read in it, by the token's hash (accounts.LIVE_TOKEN):
-# the PostgreSQL trade's first statement, one round trip instead of two.  Only the
-# question and the wallet are locked; the token and account are read as any read is.
-_LOCK_AS_SQL = (
+# the PostgreSQL trade's first statement.  The token and account are read as any
+# read is, not locked.
+_LOCK_AS_SQL = _with_outcomes(
     select(*accounts.CALLER_COLUMNS, *_LOCK_COLUMNS)
     .select_from(accounts.CALLER_FROM)
     .join(_M, _M.c.user_id == accounts.CALLER_COLUMNS[0])
     .join(_Q, and_(_Q.c.competition_id == _M.c.competition_id, _Q.c.id == bindparam("qid")))
     .join(_C, _C.c.id == _Q.c.competition_id)
     .where(accounts.LIVE_TOKEN)
-    .with_for_update(of=[_Q, _M])
 )
 _OUTCOMES_SQL = (
     select(_O.c.id, _O.c.label, _O.c.q, _P.c.id, _P.c.shares)
@@ -262,15 +290,15 @@ def open_market(session: Session, user_id: int, question_id: object) -> Market:
     Raises NotFound for an unknown question (or one the caller may not see),
     Forbidden for a non-member.  Pass the result to ``trade``/``quote`` as
     ``market`` so a caller that checks first does not read it all twice.
-    Two statements (see _LOCK_SQL); the refusals read again to say why.
+    One statement (see _LOCK_SQL); the refusals read again to say why.
     """
     question_id = access.question_id_of(question_id)
-    row = _LOCK.first(session, {"qid": question_id, "uid": user_id})
-    if row is None:
+    rows = _LOCK.rows(session, {"qid": question_id, "uid": user_id})
+    if not rows:
         _, comp = access.get_question_and_competition(session, question_id)  # NotFound
         access.require_member(session, user_id, comp)  # NotFound when private, else Forbidden
         raise AssertionError("require_member found a wallet the trade did not")  # pragma: no cover
-    return _opened(session, user_id, row)
+    return _opened(session, user_id, rows)
 
 
 def open_market_as(
@@ -283,26 +311,30 @@ def open_market_as(
     the token alone (accounts.api_caller) and then opens the market by user,
     whose refusals say which it was.
     """
-    row = _LOCK_AS.first(session, {"h": token_hash, "qid": question_id})
-    if row is None:
+    rows = _LOCK_AS.rows(session, {"h": token_hash, "qid": question_id})
+    if not rows:
         return None
-    caller = accounts.ApiCaller(*row[:5])
-    return caller, _opened(session, caller.id, row[5:])
+    caller = accounts.ApiCaller(*rows[0][:5])
+    return caller, _opened(session, caller.id, [row[5:] for row in rows])
 
 
-def _opened(session: Session, user_id: int, row) -> Market:  # noqa: ANN001
-    """The market from the locked row (_LOCK_COLUMNS), with the outcomes read after the lock."""
+def _opened(session: Session, user_id: int, rows: list[tuple]) -> Market:
+    """The market from the locked rows (_LOCK_COLUMNS, one per outcome)."""
+    row = rows[0]
     question = QuestionState(*row[:5])
     comp = CompetitionState(row[1], *row[5:10])
     member = MemberState(row[10], user_id, row[11])
-    outcomes = [
-        OutcomeState(oid, label, q, pid, shares or 0)
-        for oid, label, q, pid, shares in _OUTCOMES.rows(
-            session, {"mid": member.id, "qid": question.id}
-        )
-    ]
+    if row[12] == row[13]:  # the wallet's trade count as locked = as the statement began
+        outcomes = [_outcome(*r[14:]) for r in rows]
+    else:  # a trade of the caller's committed while the lock was awaited (_LOCK_SQL)
+        params = {"mid": member.id, "qid": question.id}
+        outcomes = [_outcome(*r) for r in _OUTCOMES.rows(session, params)]
     _forget(session, Question, [question.id])  # ORM copies in this session re-read the locked row
     return Market(question, comp, member, outcomes)
+
+
+def _outcome(oid: int, label: str, q: int, pid: int | None, shares: int | None) -> OutcomeState:
+    return OutcomeState(oid, label, q, pid, shares or 0)
 
 
 def _market(session: Session, user_id: int, question_id: object, market: Market | None) -> Market:

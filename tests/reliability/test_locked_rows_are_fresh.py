@@ -10,7 +10,11 @@ interleave like this.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session
 
 from forecast.services import access, audit, competitions, resolution, trading
@@ -58,3 +62,76 @@ def test_a_resolution_pays_on_the_wallet_as_locked_not_as_first_read(
     with db.session() as s:
         assert audit.audit(session=s) == []
         assert access.membership(s, owner.id, comp.id).balance == 800 * 10_000 + bought
+
+
+def test_a_trade_that_waited_for_its_lock_reads_the_positions_the_trade_before_left(
+    db, tx, make_user, make_question, is_postgres
+):
+    """The lock statement reads the positions with the locked rows (trading._LOCK_SQL).
+    A statement that waited for a lock re-reads only the rows it locked, so when a
+    trade of the same wallet commits during the wait, the positions are read again:
+    the second trade must see the shares the first sold gone."""
+    if not is_postgres:
+        pytest.skip("only PostgreSQL lets two writers interleave")
+    alice = make_user("alice")
+    q = make_question()
+    with db.session() as s:
+        yes = outcomes_of(s, q.id)[0].id
+    bought = tx(
+        lambda s: trading.trade(
+            session=s,
+            user_id=alice.id,
+            question_id=q.id,
+            order=trading.parse_order(outcome_id=yes, spend=50),
+        )
+    ).trade.shares
+    seen: dict[str, object] = {}
+
+    def open_after_the_first(session_ready: threading.Event) -> None:
+        with Session(db.write_engine) as s2:
+            session_ready.set()
+            try:
+                seen["market"] = trading.open_market(s2, alice.id, q.id)
+            finally:
+                s2.rollback()
+
+    with Session(db.write_engine) as s1:
+        sold = trading.trade(
+            session=s1,
+            user_id=alice.id,
+            question_id=q.id,
+            order=trading.parse_order(outcome_id=yes, sell=80),
+        )
+        assert sold.trade.shares == -80 * 10_000 and bought > 80 * 10_000
+        ready = threading.Event()
+        second = threading.Thread(target=open_after_the_first, args=(ready,))
+        second.start()
+        ready.wait(5)
+        _wait_for_a_lock_wait(db)
+        s1.commit()
+    second.join(10)
+    market = seen["market"]
+    assert market.outcomes[0].id == yes
+    assert market.outcomes[0].shares == bought - 80 * 10_000  # read again: not `bought`
+    assert market.member.balance == sold.balance
+    assert market.outcomes[0].q == next(o.q for o in _fresh_outcomes(db, q.id) if o.id == yes)
+
+
+def _wait_for_a_lock_wait(db) -> None:  # noqa: ANN001
+    """Until some session of the database waits for a row lock (or 5 s)."""
+    deadline = time.monotonic() + 5
+    with db.write_engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            ).scalar()
+            conn.rollback()
+            if waiting:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the second trade never waited for the first's lock")
+
+
+def _fresh_outcomes(db, question_id: int):  # noqa: ANN001, ANN202
+    with db.session() as s:
+        return outcomes_of(s, question_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlmodel import select
@@ -400,3 +401,31 @@ def test_open_market_as_reads_the_token_with_the_lock_or_nothing(db, tx, make_us
 
     tx(disable)
     assert as_(tokens["alice"], q.id) is None
+
+
+def test_the_market_is_one_statement_unless_a_trade_of_the_wallet_came_between(
+    db, tx, make_user, make_question, monkeypatch
+):
+    """The outcomes and positions come with the lock (trading._LOCK_SQL); they are read
+    again only when the wallet's trade count as locked differs from the count as the
+    statement began (a trade of the caller's committed while it waited: PostgreSQL)."""
+    alice = make_user("alice")
+    q = make_question()
+    yes, no = outcome_ids(db, q)
+    place(tx, alice, q, yes, spend=5)
+    reads = []
+    real = trading._OUTCOMES
+    monkeypatch.setattr(
+        trading, "_OUTCOMES", SimpleNamespace(rows=lambda s, p: reads.append(p) or real.rows(s, p))
+    )
+    with db.session() as s:
+        market = trading.open_market(s, alice.id, q.id)
+        assert reads == []
+        assert [o.id for o in market.outcomes] == [yes, no]
+        assert market.outcomes[0].shares > 0 and market.outcomes[1].position_id is None
+        raced = [
+            (*r[:12], r[12] + 1, *r[13:])
+            for r in trading._LOCK.rows(s, {"qid": q.id, "uid": alice.id})
+        ]
+        assert trading._opened(s, alice.id, raced) == market
+        assert reads == [{"mid": market.member.id, "qid": q.id}]

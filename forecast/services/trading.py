@@ -188,8 +188,7 @@ class OutcomeState:
 class Market:
     """What a trade reads first, in one statement (_LOCK_SQL): the question
     with its competition (the question locked first), the caller's wallet
-    (locked second), and the outcomes (locked third) with the caller's
-    positions."""
+    (locked second), and the outcomes with the caller's positions."""
 
     question: QuestionState
     comp: CompetitionState
@@ -206,22 +205,23 @@ class Market:
 
 # One statement: the question with its competition, the caller's wallet and the
 # outcomes with the caller's positions, one row per outcome; on PostgreSQL FOR
-# UPDATE OF question, membership, outcome (locked in that order, the order every
-# use case locks them in); no row: no such question, or not a member.
+# UPDATE OF question, membership (locked in that order, the order every use case
+# locks them in); no row: no such question, or not a member.
 #
 # Under READ COMMITTED a statement that waited for a lock re-reads the rows it
-# locked, and only those: the question, the wallet and the outcomes come out as
-# the trade before committed them, but the positions (which are not locked) as
-# they were when the statement began.  Positions change only in a trade, and
-# every trade counts itself in its wallet's trade_count: so the statement reads
-# the wallet's count twice, locked and as it began (``wallet_then``, a subquery:
-# not locked), and when the two differ, a trade of the caller's committed while
-# this one waited, and the outcomes and positions are read again (_OUTCOMES_SQL),
-# now that the locks are held.  One round trip where there were two, and two in
-# the race.  The positions and the count are subqueries rather than joins: with
-# eight tables joined, PostgreSQL took 3 ms to plan the statement (0.8 ms so),
-# which it does for each of a connection's first ten runs, before it keeps a plan.
-_THEN = _M.alias("wallet_then")
+# locked, and only those: the question and the wallet come out as the trade
+# before committed them, but the outcomes and positions as they were when the
+# statement began.  The outcomes (their q) and the positions on a question change
+# only in a trade on it, which holds the question locked and counts itself in the
+# question's trade_count: so the statement reads that count twice, locked and as
+# it began (``question_then``, a subquery: not locked), and when the two differ, a
+# trade on the question committed while this one waited, and the outcomes and
+# positions are read again (_OUTCOMES_SQL), now that the locks are held.  One
+# round trip where there were two, and two in the race.  The positions and the
+# count are subqueries rather than joins: with eight tables joined, PostgreSQL
+# took 3 ms to plan the API's statement (1 ms so), which it does for each of a
+# connection's first ten runs, before it keeps a plan.
+_THEN = _Q.alias("question_then")
 
 
 def _held(column):  # noqa: ANN001, ANN202
@@ -246,8 +246,8 @@ _LOCK_COLUMNS = (
     _C.c.is_listed,
     _M.c.id,
     _M.c.balance,
-    _M.c.trade_count,
-    select(_THEN.c.trade_count).where(_THEN.c.id == _M.c.id).scalar_subquery(),
+    _Q.c.trade_count,
+    select(_THEN.c.trade_count).where(_THEN.c.id == _Q.c.id).scalar_subquery(),
     _O.c.id,
     _O.c.label,
     _O.c.q,
@@ -261,7 +261,7 @@ def _with_outcomes(statement):  # noqa: ANN001, ANN202
     return (
         statement.join(_O, _O.c.question_id == _Q.c.id)
         .order_by(_O.c.position)
-        .with_for_update(of=[_Q, _M, _O])
+        .with_for_update(of=[_Q, _M])
     )
 
 
@@ -335,9 +335,9 @@ def _opened(session: Session, user_id: int, rows: list[tuple]) -> Market:
     question = QuestionState(*row[:5])
     comp = CompetitionState(row[1], *row[5:10])
     member = MemberState(row[10], user_id, row[11])
-    if row[12] == row[13]:  # the wallet's trade count as locked = as the statement began
+    if row[12] == row[13]:  # the question's trade count as locked = as the statement began
         outcomes = [_outcome(*r[14:]) for r in rows]
-    else:  # a trade of the caller's committed while the lock was awaited (_LOCK_SQL)
+    else:  # a trade on the question committed while the lock was awaited (_LOCK_SQL)
         params = {"mid": member.id, "qid": question.id}
         outcomes = [_outcome(*r) for r in _OUTCOMES.rows(session, params)]
     _forget(session, Question, [question.id])  # ORM copies in this session re-read the locked row

@@ -64,27 +64,34 @@ def test_a_resolution_pays_on_the_wallet_as_locked_not_as_first_read(
         assert access.membership(s, owner.id, comp.id).balance == 800 * 10_000 + bought
 
 
-def test_a_trade_that_waited_for_its_lock_reads_the_positions_the_trade_before_left(
-    db, tx, make_user, make_question, is_postgres
+@pytest.mark.parametrize("first", ["alice", "bob"])
+def test_a_trade_that_waited_for_its_lock_reads_what_the_trade_before_left(
+    db, tx, make_user, make_question, is_postgres, first
 ):
-    """The lock statement reads the positions with the locked rows (trading._LOCK_SQL).
-    A statement that waited for a lock re-reads only the rows it locked, so when a
-    trade of the same wallet commits during the wait, the positions are read again:
-    the second trade must see the shares the first sold gone."""
+    """The lock statement reads the outcomes and positions with the locked rows
+    (trading._LOCK_SQL).  A statement that waited for a lock re-reads only the rows it
+    locked, so when a trade commits during the wait (alice's own, or bob's on the same
+    question), the outcomes and positions are read again: alice's second trade must
+    see the market's q and, after her own sale, her shares as that trade left them."""
     if not is_postgres:
         pytest.skip("only PostgreSQL lets two writers interleave")
-    alice = make_user("alice")
+    users = {"alice": make_user("alice"), "bob": make_user("bob")}
+    alice = users["alice"]
     q = make_question()
     with db.session() as s:
         yes = outcomes_of(s, q.id)[0].id
-    bought = tx(
-        lambda s: trading.trade(
-            session=s,
-            user_id=alice.id,
-            question_id=q.id,
-            order=trading.parse_order(outcome_id=yes, spend=50),
+
+    def order(**kw):  # noqa: ANN003, ANN202
+        return trading.parse_order(outcome_id=yes, **kw)
+
+    for user in users.values():
+        tx(
+            lambda s, u=user: trading.trade(
+                session=s, user_id=u.id, question_id=q.id, order=order(spend=50)
+            )
         )
-    ).trade.shares
+    with db.session() as s:
+        held = trading.open_market(s, alice.id, q.id).outcomes[0].shares
     seen: dict[str, object] = {}
 
     def open_after_the_first(session_ready: threading.Event) -> None:
@@ -97,12 +104,9 @@ def test_a_trade_that_waited_for_its_lock_reads_the_positions_the_trade_before_l
 
     with Session(db.write_engine) as s1:
         sold = trading.trade(
-            session=s1,
-            user_id=alice.id,
-            question_id=q.id,
-            order=trading.parse_order(outcome_id=yes, sell=80),
+            session=s1, user_id=users[first].id, question_id=q.id, order=order(sell=40)
         )
-        assert sold.trade.shares == -80 * 10_000 and bought > 80 * 10_000
+        assert sold.trade.shares == -40 * 10_000 and held > 40 * 10_000
         ready = threading.Event()
         second = threading.Thread(target=open_after_the_first, args=(ready,))
         second.start()
@@ -112,9 +116,12 @@ def test_a_trade_that_waited_for_its_lock_reads_the_positions_the_trade_before_l
     second.join(10)
     market = seen["market"]
     assert market.outcomes[0].id == yes
-    assert market.outcomes[0].shares == bought - 80 * 10_000  # read again: not `bought`
-    assert market.member.balance == sold.balance
     assert market.outcomes[0].q == next(o.q for o in _fresh_outcomes(db, q.id) if o.id == yes)
+    if first == "alice":
+        assert market.outcomes[0].shares == held - 40 * 10_000  # not `held`
+        assert market.member.balance == sold.balance
+    else:
+        assert market.outcomes[0].shares == held
 
 
 def _wait_for_a_lock_wait(db) -> None:  # noqa: ANN001

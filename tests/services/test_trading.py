@@ -403,12 +403,12 @@ def test_open_market_as_reads_the_token_with_the_lock_or_nothing(db, tx, make_us
     assert as_(tokens["alice"], q.id) is None
 
 
-def test_the_market_is_one_statement_unless_a_trade_of_the_wallet_came_between(
+def test_the_market_is_one_statement_unless_a_trade_came_between(
     db, tx, make_user, make_question, monkeypatch
 ):
     """The outcomes and positions come with the lock (trading._LOCK_SQL); they are read
-    again only when the wallet's trade count as locked differs from the count as the
-    statement began (a trade of the caller's committed while it waited: PostgreSQL)."""
+    again only when the question's trade count as locked differs from the count as the
+    statement began (a trade on it committed while it waited: PostgreSQL)."""
     alice = make_user("alice")
     q = make_question()
     yes, no = outcome_ids(db, q)
@@ -423,9 +423,7 @@ def test_the_market_is_one_statement_unless_a_trade_of_the_wallet_came_between(
         assert reads == []
         assert [o.id for o in market.outcomes] == [yes, no]
         assert market.outcomes[0].shares > 0 and market.outcomes[1].position_id is None
-        raced = [
-            (*r[:12], r[12] + 1, *r[13:])
-            for r in trading._LOCK.rows(s, {"qid": q.id, "uid": alice.id})
-        ]
+        rows = trading._LOCK.rows(s, {"qid": q.id, "uid": alice.id})
+        raced = [(*r[:12], r[12] + 1, *r[13:]) for r in rows]  # the count as locked
         assert trading._opened(s, alice.id, raced) == market
         assert reads == [{"mid": market.member.id, "qid": q.id}]

@@ -186,9 +186,10 @@ class OutcomeState:
 
 @dataclass(frozen=True)
 class Market:
-    """What a trade reads first, in one statement (_LOCK_SQL): the question
-    with its competition (the question locked first), the caller's wallet
-    (locked second), and the outcomes with the caller's positions."""
+    """What a trade reads first, in one statement (_LOCK_SQL; two when a trade
+    came between): the question with its competition (the question locked
+    first), the caller's wallet (locked second), and the outcomes with the
+    caller's positions."""
 
     question: QuestionState
     comp: CompetitionState
@@ -210,17 +211,18 @@ class Market:
 #
 # Under READ COMMITTED a statement that waited for a lock re-reads the rows it
 # locked, and only those: the question and the wallet come out as the trade
-# before committed them, but the outcomes and positions as they were when the
-# statement began.  The outcomes (their q) and the positions on a question change
-# only in a trade on it, which holds the question locked and counts itself in the
-# question's trade_count: so the statement reads that count twice, locked and as
-# it began (``question_then``, a subquery: not locked), and when the two differ, a
-# trade on the question committed while this one waited, and the outcomes and
-# positions are read again (_OUTCOMES_SQL), now that the locks are held.  One
-# round trip where there were two, and two in the race.  The positions and the
-# count are subqueries rather than joins: with eight tables joined, PostgreSQL
-# took 3 ms to plan the API's statement (1 ms so), which it does for each of a
-# connection's first ten runs, before it keeps a plan.
+# before committed them, but the outcomes and positions (and the competition) as
+# they were when the statement began.  The outcomes (their q) and the positions
+# on a question change only in a trade on it (ledger.book_trade; bench data's
+# bulk.py, its only writer), which holds the question locked and counts itself in
+# the question's trade_count: so the statement reads that count twice, locked and
+# as it began (``question_then``, a subquery: not locked), and when the two
+# differ, a trade on the question committed after the statement began, and the
+# outcomes and positions are read again (_OUTCOMES_SQL), now that the locks are
+# held.  One round trip where there were two, and two in the race.  The positions
+# and the count are subqueries rather than joins: with eight tables joined,
+# PostgreSQL took 3 ms to plan the API's statement (1 ms so), which it does for
+# each of a connection's first ten runs, before it keeps a plan.
 _THEN = _Q.alias("question_then")
 
 
@@ -301,7 +303,8 @@ def open_market(session: Session, user_id: int, question_id: object) -> Market:
     Raises NotFound for an unknown question (or one the caller may not see),
     Forbidden for a non-member.  Pass the result to ``trade``/``quote`` as
     ``market`` so a caller that checks first does not read it all twice.
-    One statement (see _LOCK_SQL); the refusals read again to say why.
+    One statement (see _LOCK_SQL; two when a trade came between); the refusals
+    read again to say why.
     """
     question_id = access.question_id_of(question_id)
     rows = _LOCK.rows(session, {"qid": question_id, "uid": user_id})

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from forecast.services import access, audit, competitions, resolution, trading
+from forecast.services import access, accounts, audit, competitions, resolution, trading
 from forecast.services.questions import outcomes_of
 
 
@@ -64,20 +64,22 @@ def test_a_resolution_pays_on_the_wallet_as_locked_not_as_first_read(
         assert access.membership(s, owner.id, comp.id).balance == 800 * 10_000 + bought
 
 
+@pytest.mark.parametrize("path", ["by user", "by token"])
 @pytest.mark.parametrize("first", ["alice", "bob"])
 def test_a_trade_that_waited_for_its_lock_reads_what_the_trade_before_left(
-    db, tx, make_user, make_question, is_postgres, first
+    db, tx, make_user, make_question, is_postgres, first, path
 ):
     """The lock statement reads the outcomes and positions with the locked rows
-    (trading._LOCK_SQL).  A statement that waited for a lock re-reads only the rows it
-    locked, so when a trade commits during the wait (alice's own, or bob's on the same
-    question), the outcomes and positions are read again: alice's second trade must
-    see the market's q and, after her own sale, her shares as that trade left them."""
+    (trading._LOCK_SQL, _LOCK_AS_SQL).  A statement that waited for a lock re-reads only
+    the rows it locked, so when a trade commits during the wait (alice's own, or bob's
+    on the same question), the outcomes and positions are read again: alice's second
+    trade must see the market's q and, after her own sale, her shares as it left them."""
     if not is_postgres:
         pytest.skip("only PostgreSQL lets two writers interleave")
     users = {"alice": make_user("alice"), "bob": make_user("bob")}
     alice = users["alice"]
     q = make_question()
+    plain = tx(lambda s: accounts.create_token(session=s, user_id=alice.id))[1]
     with db.session() as s:
         yes = outcomes_of(s, q.id)[0].id
 
@@ -93,27 +95,40 @@ def test_a_trade_that_waited_for_its_lock_reads_what_the_trade_before_left(
     with db.session() as s:
         held = trading.open_market(s, alice.id, q.id).outcomes[0].shares
     seen: dict[str, object] = {}
+    ready = threading.Event()
 
-    def open_after_the_first(session_ready: threading.Event) -> None:
-        with Session(db.write_engine) as s2:
-            session_ready.set()
-            try:
-                seen["market"] = trading.open_market(s2, alice.id, q.id)
-            finally:
-                s2.rollback()
+    def open_after_the_first() -> None:
+        try:
+            with Session(db.write_engine) as s2:
+                seen["pid"] = _backend_pid(s2)
+                ready.set()
+                try:
+                    if path == "by user":
+                        seen["market"] = trading.open_market(s2, alice.id, q.id)
+                    else:
+                        _, seen["market"] = trading.open_market_as(
+                            s2, accounts.hash_token(plain), q.id
+                        )
+                finally:
+                    s2.rollback()
+        except BaseException as e:  # noqa: BLE001 - raised again in the test's thread
+            seen["error"] = e
+            ready.set()
 
+    second = threading.Thread(target=open_after_the_first, daemon=True)
     with Session(db.write_engine) as s1:
         sold = trading.trade(
             session=s1, user_id=users[first].id, question_id=q.id, order=order(sell=40)
         )
         assert sold.trade.shares == -40 * 10_000 and held > 40 * 10_000
-        ready = threading.Event()
-        second = threading.Thread(target=open_after_the_first, args=(ready,))
         second.start()
-        ready.wait(5)
-        _wait_for_a_lock_wait(db)
+        assert ready.wait(5) and "error" not in seen
+        _wait_until_blocked(db, seen["pid"], by=_backend_pid(s1))
         s1.commit()
     second.join(10)
+    assert not second.is_alive()
+    if "error" in seen:
+        raise seen["error"]
     market = seen["market"]
     assert market.outcomes[0].id == yes
     assert market.outcomes[0].q == next(o.q for o in _fresh_outcomes(db, q.id) if o.id == yes)
@@ -124,16 +139,21 @@ def test_a_trade_that_waited_for_its_lock_reads_what_the_trade_before_left(
         assert market.outcomes[0].shares == held
 
 
-def _wait_for_a_lock_wait(db) -> None:  # noqa: ANN001
-    """Until some session of the database waits for a row lock (or 5 s)."""
+def _backend_pid(session: Session) -> int:
+    return session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+
+def _wait_until_blocked(db, pid: int, *, by: int) -> None:  # noqa: ANN001
+    """Until PostgreSQL backend ``pid`` waits for a lock that backend ``by`` holds (or 5 s)."""
     deadline = time.monotonic() + 5
     with db.write_engine.connect() as conn:
         while time.monotonic() < deadline:
-            waiting = conn.execute(
-                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            blocked = conn.execute(
+                text("SELECT CAST(:by AS integer) = ANY(pg_blocking_pids(:pid))"),
+                {"by": by, "pid": pid},
             ).scalar()
             conn.rollback()
-            if waiting:
+            if blocked:
                 return
             time.sleep(0.01)
     raise AssertionError("the second trade never waited for the first's lock")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -144,6 +145,18 @@ def warm_cache(url: str) -> float:
         )
     engine.dispose()
     return time.perf_counter() - started
+
+
+# Before a load the token holders' wallets are topped up through the ledger (benchmark
+# trades spend them: at 0.01 points a trade, 100 points last 10,000 trades).
+TOP_UP_BELOW = 50.0
+TOP_UP_TO = 100.0
+
+
+def top_up_holders(url: str, tokens_file: Path, slug: str) -> int:
+    """``top_up`` the holders of the tokens in ``tokens_file`` (bench/generate.py's)."""
+    holders = [t["username"] for t in json.loads(Path(tokens_file).read_text())["tokens"]]
+    return top_up(url, holders, slug, below=TOP_UP_BELOW, to=TOP_UP_TO)
 
 
 def top_up(url: str, usernames: list[str], slug: str, *, below: float, to: float) -> int:

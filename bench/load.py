@@ -35,7 +35,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import OUT, SIZES, database_url, env_for, table  # noqa: E402
+from bench.common import (  # noqa: E402
+    OUT,
+    SIZES,
+    TOP_UP_TO,
+    database_url,
+    env_for,
+    table,
+    top_up_holders,
+)
 
 Request = tuple[str, str, dict[str, str], bytes]  # method, path, headers, body
 
@@ -391,6 +399,8 @@ def main(argv: list[str] | None = None) -> None:
     url = database_url(args.db, args.size)
     kind = "sqlite" if url.startswith("sqlite") else "pg"
     tokens_file = args.tokens_file or OUT / f"tokens_{args.size}_{kind}.json"
+    granted = top_up_holders(url, tokens_file, args.slug)  # --url too: trades spend them
+    print(f"token holders topped up to {TOP_UP_TO:g} points: {granted}", file=sys.stderr)
     target = read_target(url, tokens_file, args.slug, min_balance=MIN_BALANCE)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     server = None

@@ -26,17 +26,13 @@ from bench import generate, load, resolve  # noqa: E402
 from bench.common import (  # noqa: E402
     OUT,
     SIZES,
+    TOP_UP_TO,
     database_url,
     table,
     tidy,
-    top_up,
+    top_up_holders,
     warm_cache,
 )
-
-# Before a run the token holders' wallets in 'public' are topped up through the ledger
-# (benchmark trades spend them: at 0.01 points a trade, 100 points last 10,000 trades).
-TOP_UP_BELOW = 50.0
-TOP_UP_TO = 100.0
 
 
 def has_data(url: str, tokens_file: Path) -> bool:
@@ -129,8 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
             ["--size", args.size, "--db", url, "--reset", "--tokens-file", str(tokens_file)]
         )
         result["generate_s"] = gen["seconds"]
-    holders = [t["username"] for t in json.loads(tokens_file.read_text())["tokens"]]
-    granted = top_up(url, holders, "public", below=TOP_UP_BELOW, to=TOP_UP_TO)
+    granted = top_up_holders(url, tokens_file, "public")
     say(f"token holders topped up to {TOP_UP_TO:g} points: {granted}")
     if (tidied := tidy(url)) is not None:
         say(tidied)

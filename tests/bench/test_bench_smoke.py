@@ -129,6 +129,30 @@ def test_the_load_driver_measures_every_phase_against_the_floor(tmp_path, capsys
     assert "question page p99 <= 3x the floor page: tiny/sqlite" in printed
 
 
+def test_the_load_driver_tops_up_its_token_holders_when_it_measures_a_running_server(
+    tmp_path, monkeypatch
+):
+    """`load.py --url` spends the same wallets as a load it serves itself: it tops them
+    up first (bench/common.top_up_holders), before choosing who trades."""
+    from bench import generate, load
+
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    tokens = tmp_path / "tokens.json"
+    generate.main(["--size", "tiny", "--db", url, "--tokens-file", str(tokens)])
+    calls: list[tuple] = []
+    read_target = load.read_target
+    monkeypatch.setattr(
+        load, "top_up_holders", lambda u, f, slug: calls.append(("top up", u, f, slug)) or 0
+    )
+    monkeypatch.setattr(
+        load, "read_target", lambda *a, **k: calls.append(("target",)) or read_target(*a, **k)
+    )
+    monkeypatch.setattr(load, "measure", lambda *a, **k: calls.append(("measure",)) or {})
+    monkeypatch.setattr(load, "report", lambda results: "")
+    load.main(["--url", "http://127.0.0.1:9", "--db", url, "--tokens-file", str(tokens)])
+    assert calls == [("top up", url, tokens, "public"), ("target",), ("measure",)]
+
+
 def test_the_load_driver_collects_no_garbage_during_a_phase(monkeypatch):
     """A full collection in the client held every request in flight (about 100 ms)."""
     import gc

@@ -111,9 +111,18 @@ def require_moderator(session: Session, user_id: int, competition_id: int) -> Us
     return user
 
 
+MAX_QUESTION_ID = 2**31 - 1  # Question.id is a 32-bit INTEGER: a larger id cannot exist
+
+
 def question_id_of(question_id: object) -> int:
-    """``question_id`` when it is an int (not a bool); else NotFound, as for no such question."""
-    if isinstance(question_id, bool) or not isinstance(question_id, int):
+    """``question_id`` when a question could have it: an int (not a bool) from 1 to
+    MAX_QUESTION_ID; else NotFound, as for no such question (a route's ``<int:...>``
+    takes any size, which SQLite cannot bind past 64 bits)."""
+    if (
+        isinstance(question_id, bool)
+        or not isinstance(question_id, int)
+        or not 1 <= question_id <= MAX_QUESTION_ID
+    ):
         raise NotFound("No such question.")
     return question_id
 

@@ -20,7 +20,7 @@ from forecast.extensions import login_manager
 from forecast.market.money import fmt
 from forecast.models import Competition, Question, utcnow
 from forecast.services import access, moderation, questions, resolution
-from forecast.services.errors import DomainError, NotFound
+from forecast.services.errors import DomainError
 from forecast.web.moderate_forms import (
     CloseForm,
     EditQuestionForm,
@@ -30,8 +30,6 @@ from forecast.web.moderate_forms import (
 )
 
 bp = Blueprint("moderate", __name__, url_prefix="/moderate")
-
-MAX_ID = 2**31 - 1  # Question.id is a 32-bit INTEGER; larger ids cannot exist
 
 
 @bp.before_request
@@ -79,10 +77,8 @@ def _moderated_competition(slug: str) -> Competition:
 
 
 def _moderated_question(question_id: int) -> tuple[Question, Competition]:
-    if not 1 <= question_id <= MAX_ID:
-        raise NotFound("No such question.")
     session = get_session()
-    question = access.get_question(session, question_id)
+    question = access.get_question(session, question_id)  # NotFound past MAX_QUESTION_ID
     access.require_moderator(session, current_user.id, question.competition_id)
     return question, session.get(Competition, question.competition_id)
 

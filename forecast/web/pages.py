@@ -52,7 +52,6 @@ from forecast.web.render import is_htmx, render
 bp = Blueprint("pages", __name__)
 bp.add_app_template_global(charts, "charts")
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers; a larger one cannot exist
 AMOUNT_FIELDS = {"buy": "spend", "sell": "sell", "probability": "probability"}
 
 
@@ -151,23 +150,14 @@ def _competition(slug: str) -> Competition:
     return comp
 
 
-def _existing_id(question_id: int) -> int:
-    """The route's id, when a question could have it (NotFound past MAX_ID)."""
-    if not 1 <= question_id <= MAX_ID:
-        raise NotFound("No such question.")
-    return question_id
-
-
 def _question(question_id: int) -> tuple[Question, Competition]:
-    return access.viewable_question_and_competition(
-        get_session(), _uid(), _existing_id(question_id)
-    )
+    return access.viewable_question_and_competition(get_session(), _uid(), question_id)
 
 
 def _question_view(question_id: int):
     """A question's page for a view (GET): its question, competition and outcomes read in
     one statement (questions.viewable_with_outcomes)."""
-    q, comp, outcomes = viewable_with_outcomes(get_session(), _uid(), _existing_id(question_id))
+    q, comp, outcomes = viewable_with_outcomes(get_session(), _uid(), question_id)
     return _question_page(q, comp, outcomes=outcomes)
 
 

@@ -427,3 +427,15 @@ def test_the_market_is_one_statement_unless_a_trade_came_between(
         raced = [(*r[:12], r[12] + 1, *r[13:]) for r in rows]  # the count as locked
         assert trading._opened(s, alice.id, raced) == market
         assert reads == [{"mid": market.member.id, "qid": q.id}]
+
+
+@pytest.mark.parametrize("bad", [True, "1", 1.0, None, 0, -1, 2**31, 2**63, 2**64])
+def test_a_question_id_no_question_could_have_is_not_found(bad):
+    """access.question_id_of, the one check every use case and page makes of a question
+    id: an int from 1 to the 32-bit column's largest; anything else is no such question."""
+    from forecast.services import access
+
+    with pytest.raises(NotFound):
+        access.question_id_of(bad)
+    assert access.question_id_of(1) == 1
+    assert access.question_id_of(access.MAX_QUESTION_ID) == 2**31 - 1

@@ -340,7 +340,7 @@ def _opened(session: Session, user_id: int, rows: list[tuple]) -> Market:
     member = MemberState(row[10], user_id, row[11])
     if row[12] == row[13]:  # the question's trade count as locked = as the statement began
         outcomes = [_outcome(*r[14:]) for r in rows]
-    else:  # a trade on the question committed while the lock was awaited (_LOCK_SQL)
+    else:  # a trade on the question committed after the statement began (_LOCK_SQL)
         params = {"mid": member.id, "qid": question.id}
         outcomes = [_outcome(*r) for r in _OUTCOMES.rows(session, params)]
     _forget(session, Question, [question.id])  # ORM copies in this session re-read the locked row

@@ -228,7 +228,7 @@ def _book(
             },
             "forecast": _forecast(question.outcomes, index, order, quote),  # type: ignore[arg-type]
             "idempotency_key": None,
-            "request_hash": order.fingerprint(question.id),
+            "request_hash": None,  # kept with an idempotency key only, as trading.trade does
             "created_at": at,
         }
     )

@@ -407,7 +407,9 @@ def trade(
     market = _market(session, user_id, question_id, market)
     index = market.index_of(order.outcome_id)
     question, member, outcome = market.question, market.member, market.outcomes[index]
-    fingerprint = order.fingerprint(question.id)
+    # The order's fingerprint, kept with an idempotency key (and only then: it is what
+    # a repeat of the key is checked against).
+    fingerprint = None if idempotency_key is None else order.fingerprint(question.id)
     if idempotency_key is not None:
         if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
             raise Invalid("Idempotency-Key is 1-200 characters.", field="Idempotency-Key")

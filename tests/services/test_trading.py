@@ -224,6 +224,12 @@ def test_idempotency_key(db, tx, make_user, make_question):
     assert e.value.code == "idempotency_key_reused"
     with db.session() as s:
         assert len(list(s.exec(select(Trade)))) == 1
+    # The order's fingerprint is kept with a key, the only thing it is checked against.
+    go(None, 10)
+    with db.session() as s:
+        hashes = [t.request_hash for t in s.exec(select(Trade).order_by(Trade.id))]
+    assert hashes[0] == trading.parse_order(outcome_id=yes, spend=10).fingerprint(q.id)
+    assert hashes[1] is None
 
 
 def test_resolution_pays_winners_and_undo_restores_exactly(db, tx, make_user, make_question):

@@ -66,11 +66,10 @@ def transfer(
     session.add(question)
     session.execute(
         _INSERT_LEDGER,
-        _pair(
+        _rows(
             question.competition_id,
-            member.id,
             question.id,
-            to_member,
+            [(member.id, to_member)],
             kind,
             trade_id,
             action_id,
@@ -79,17 +78,18 @@ def transfer(
     )
 
 
-def _pair(
+def _rows(
     competition_id: int,
-    member_id: int,
     question_id: int,
-    to_member: int,
+    to_members: list[tuple[int, int]],
     kind: str,
     trade_id: int | None,
     action_id: int | None,
     created_at: datetime,
 ) -> list[dict]:
-    """A transfer's two rows, which sum to zero: the wallet's and the market maker's."""
+    """A movement's rows, which sum to zero: one per member, in the order of
+    ``to_members`` ((membership id, units to it) pairs), then the market maker's, their
+    sum negated (no row when that is zero)."""
     common = dict(
         competition_id=competition_id,
         kind=kind,
@@ -97,10 +97,11 @@ def _pair(
         action_id=action_id,
         created_at=created_at,
     )
-    return [
-        {**common, "membership_id": member_id, "question_id": None, "amount": to_member},
-        {**common, "membership_id": None, "question_id": question_id, "amount": -to_member},
-    ]
+    rows = [{**common, "membership_id": m, "question_id": None, "amount": a} for m, a in to_members]
+    total = sum(a for _, a in to_members)
+    if total != 0:
+        rows.append({**common, "membership_id": None, "question_id": question_id, "amount": -total})
+    return rows
 
 
 def book_trade(
@@ -150,11 +151,10 @@ def book_trade(
     if params["cost"] != 0:
         _INSERT_LEDGER_RUN.write_many(
             session,
-            _pair(
+            _rows(
                 competition_id,
-                params["mid"],
                 params["qid"],
-                -params["cost"],
+                [(params["mid"], -params["cost"])],
                 "trade",
                 trade_id,
                 None,
@@ -269,18 +269,11 @@ def transfer_many(
     if not items:
         return
     session.flush()
-    common = dict(
-        competition_id=question.competition_id,
-        kind=kind,
-        trade_id=None,
-        action_id=action_id,
-        created_at=utcnow(),
+    insert_many(
+        session,
+        _LEDGER,
+        _rows(question.competition_id, question.id, items, kind, None, action_id, utcnow()),
     )
-    rows = [{**common, "membership_id": m, "question_id": None, "amount": a} for m, a in items]
-    total = sum(amount for _, amount in items)
-    if total != 0:
-        rows.append({**common, "membership_id": None, "question_id": question.id, "amount": -total})
-    insert_many(session, _LEDGER, rows)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
             text(
@@ -297,7 +290,7 @@ def transfer_many(
             .values(balance=_WALLET.c.balance + bindparam("amount")),
             [{"mid": mid, "amount": amount} for mid, amount in items],
         )
-    question.mm_cash -= total
+    question.mm_cash -= sum(amount for _, amount in items)
     session.add(question)
     paid = {mid for mid, _ in items}
     for obj in list(session.identity_map.values()):

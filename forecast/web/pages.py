@@ -352,12 +352,17 @@ def _drawn(key: tuple, draw):
     """What ``draw`` makes for ``key`` (a chart, a table, a question card), drawn only when
     this process has not drawn it yet: many viewers, one drawing.  The key holds all the
     drawing depends on (a question's trade count, a leaderboard's serial)."""
-    if (hit := _DRAWN.get(key)) is not None:
-        _DRAWN.move_to_end(key)
+    return _kept(_DRAWN, DRAWN_KEPT, key, draw)
+
+
+def _kept(store: OrderedDict, limit: int, key: tuple, draw):
+    """``store[key]``, made by ``draw()`` when missing; ``store`` keeps the ``limit`` last used."""
+    if (hit := store.get(key)) is not None:
+        store.move_to_end(key)
         return hit
-    hit = _DRAWN[key] = draw()
-    while len(_DRAWN) > DRAWN_KEPT:
-        _DRAWN.popitem(last=False)
+    hit = store[key] = draw()
+    while len(store) > limit:
+        store.popitem(last=False)
     return hit
 
 
@@ -440,13 +445,7 @@ def _trade_rows(session, trades: list[dict]) -> list[Markup]:
     for t in trades:
         when = _relative(t["at"], now)
         key = (url, t["id"], t["at"], when)
-        if (hit := _ROWS.get(key)) is not None:
-            _ROWS.move_to_end(key)
-        else:
-            hit = _ROWS[key] = row(t, when)
-            while len(_ROWS) > ROWS_KEPT:
-                _ROWS.popitem(last=False)
-        out.append(hit)
+        out.append(_kept(_ROWS, ROWS_KEPT, key, lambda t=t, when=when: row(t, when)))
     return out
 
 

@@ -232,7 +232,9 @@ def test_hypothesis_trade_bodies_through_the_api(client, db, fuzz_world):
 
     run()
     print(f"\nAPI trade bodies: {sum(counts.values())} requests; {dict(sorted(counts.items()))}")
-    assert counts[201] > 20 and counts[422] > 0 and counts[409] > 0
+    # Some trades get through: the fuzz reaches the market.  About 30 of the 400 do
+    # (22-40 in 25 runs), so a bound of 20 failed by chance now and then; 5 never does.
+    assert counts[201] >= 5 and counts[422] > 0 and counts[409] > 0
     _no_5xx_and_books_balance(db, counts)
     # each wallet is its start minus what the booked trades cost
     with db.session() as s:

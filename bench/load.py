@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import random
 import signal
 import socket
@@ -58,6 +59,8 @@ class Stats:
     paths: list[str] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     failures: int = 0  # connection errors
+    # CPU seconds each kind of process spent in the measured part (CpuProbe's kinds)
+    cpu: dict[str, float] = field(default_factory=dict)
 
     def slowest(self, n: int) -> list[str]:
         """The ``n`` slowest requests: when in the phase they started, what, how long."""
@@ -78,6 +81,17 @@ class Stats:
         k = min(len(xs) - 1, max(0, round(p / 100 * len(xs) + 0.5) - 1))
         return xs[k] * 1000
 
+    def cpu_ms(self) -> dict[str, float]:
+        """CPU milliseconds per request, by kind of process (CpuProbe)."""
+        n = self.requests or 1
+        return {kind: 1000 * seconds / n for kind, seconds in self.cpu.items()}
+
+    def busy(self) -> float | None:
+        """The share of this machine's cores those processes kept busy (None: not measured)."""
+        if not self.cpu or not self.seconds:
+            return None
+        return sum(self.cpu.values()) / (self.seconds * (os.cpu_count() or 1))
+
     def as_dict(self) -> dict:
         return {
             "name": self.name,
@@ -90,6 +104,8 @@ class Stats:
             "max_ms": round(max(self.latencies, default=0) * 1000, 2),
             "statuses": dict(self.statuses),
             "failures": self.failures,
+            "cpu_ms": {kind: round(ms, 3) for kind, ms in self.cpu_ms().items()},
+            "busy": None if (busy := self.busy()) is None else round(busy, 3),
         }
 
 
@@ -123,6 +139,7 @@ async def _phase(
     seconds: float,
     concurrency: int,
     warmup: int,
+    cpu: CpuProbe | None = None,
 ) -> Stats:
     stats = Stats(name)
     counter = iter(range(10**12))
@@ -151,12 +168,72 @@ async def _phase(
         end = time.perf_counter() + max(120.0, seconds)
         await asyncio.gather(*(worker(warmup, end, False) for _ in range(concurrency)))
     counter = iter(range(10**12))
+    before = cpu() if cpu else {}
     start = time.perf_counter()
     deadline = start + seconds
     await asyncio.gather(*(worker(requests, deadline, True) for _ in range(concurrency)))
     stats.seconds = time.perf_counter() - start
+    if cpu:
+        stats.cpu = {kind: t - before[kind] for kind, t in cpu().items()}
     stats.requests = len(stats.latencies)
     return stats
+
+
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user and system CPU seconds so far, from /proc (0.0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _HZ
+
+
+def postgres_pids() -> list[int]:
+    """This machine's PostgreSQL processes (the server, its backends and helpers)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head = stat.read_text(errors="replace")
+        except OSError:
+            continue
+        if head[head.find("(") + 1 : head.rfind(")")].startswith("postgres"):
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+@dataclass
+class CpuProbe:
+    """CPU seconds so far, by kind of process: ``server`` (the gunicorn master and its
+    workers), ``database`` (this machine's PostgreSQL processes, when the site's
+    database is one of them; SQLite works inside the workers) and ``client`` (this
+    load driver).  Read before and after each phase's measured part: on a machine
+    whose cores the phase keeps busy, a phase's requests/s follows the CPU its
+    requests cost, all three kinds together."""
+
+    server_pids: Callable[[], list[int]] = list
+    local_postgres: bool = False
+
+    def __call__(self) -> dict[str, float]:
+        out = {"server": sum(map(cpu_seconds, self.server_pids()))}
+        if self.local_postgres:
+            out["database"] = sum(map(cpu_seconds, postgres_pids()))
+        out["client"] = time.process_time()
+        return out
+
+    @classmethod
+    def for_site(cls, url: str, server: Server | None) -> CpuProbe | None:
+        """The probe for a load on ``url``'s database: the server's processes when this
+        script started it, the database's when it is PostgreSQL on this machine; None
+        on a machine without /proc."""
+        if not Path("/proc/self/stat").exists():
+            return None
+        local = url.startswith("postgresql") and any(
+            f"@{host}" in url for host in ("127.0.0.1", "localhost", "[::1]")
+        )
+        return cls(server.pids if server else list, local)
 
 
 @dataclass
@@ -287,6 +364,10 @@ class Server:
         path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         return [int(p) for p in path.read_text().split()] if path.exists() else []
 
+    def pids(self) -> list[int]:
+        """The gunicorn master and its workers."""
+        return [self.proc.pid, *self.workers()]
+
     def rss_mb(self) -> dict[int, float]:
         out = {}
         for pid in self.workers():
@@ -317,6 +398,7 @@ def measure(
     concurrency: int,
     warmup: int,
     progress: Callable[[str], None] = lambda s: None,
+    cpu: CpuProbe | None = None,
 ) -> dict[str, Stats]:
     makers = requests_for(target, host, port)
     out: dict[str, Stats] = {}
@@ -336,6 +418,7 @@ def measure(
                     seconds=seconds,
                     concurrency=concurrency,
                     warmup=warmup,
+                    cpu=cpu,
                 )
             )
     return out
@@ -372,12 +455,25 @@ def report(results: dict[str, Stats]) -> str:
                 f"{s.pct(99):.1f}",
                 r_rps,
                 r_p99,
+                cpu_text(s.cpu_ms(), s.busy()),
                 codes,
             ]
         )
     header = ["phase", "reqs", "2xx", "req/s", "p50 ms", "p95 ms", "p99 ms"]
-    header += ["req/s vs floor", "p99 vs floor", "statuses"]
+    header += ["req/s vs floor", "p99 vs floor", CPU_HEADER, "statuses"]
     return table(rows, header)
+
+
+CPU_HEADER = "CPU ms/req: server+db+client (cores busy)"
+
+
+def cpu_text(cpu_ms: dict[str, float], busy: float | None) -> str:
+    """A phase's CPU per request by kind, their sum and how busy the cores were."""
+    if not cpu_ms:
+        return ""
+    parts = "+".join(f"{cpu_ms[k]:.2f}" for k in ("server", "database", "client") if k in cpu_ms)
+    text = f"{parts} = {sum(cpu_ms.values()):.2f}"
+    return text if busy is None else f"{text} ({busy:.0%})"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -410,6 +506,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         server = Server(url, workers=args.workers)
         host, port_n = "127.0.0.1", server.port
+    cpu = CpuProbe.for_site(url, server)
     try:
         if server:
             server.wait()
@@ -423,6 +520,7 @@ def main(argv: list[str] | None = None) -> None:
             concurrency=args.concurrency,
             warmup=args.warmup,
             progress=lambda s: print(s, file=sys.stderr, flush=True),
+            cpu=cpu,
         )
         rss = server.rss_mb() if server else {}
     finally:

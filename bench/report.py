@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import OUT  # noqa: E402
+from bench.load import cpu_text  # noqa: E402
 
 ORDER = [("small", "sqlite"), ("small", "pg"), ("company", "sqlite"), ("company", "pg")]
 PAGES = ("question page", "leaderboard", "home page")
@@ -57,6 +58,13 @@ def table(runs: list[dict]) -> str:
         ),
     )
     row("trade via API: req/s ÷ floor write", lambda r: _ratio(r, "trade (API)", "rps_ratio"))
+    for phase in ("floor write", "trade (API)"):
+        row(
+            f"{phase}: CPU ms/req, server+db+client (busy)",
+            lambda r, phase=phase: cpu_text(
+                _phase(r, phase).get("cpu_ms", {}), _phase(r, phase).get("busy")
+            ),
+        )
     row("trade via API: p99 ÷ floor write p99", lambda r: _ratio(r, "trade (API)", "p99_ratio"))
     for page in PAGES:
         row(f"{page}: p99 ÷ floor page p99", lambda r, page=page: _ratio(r, page, "p99_ratio"))

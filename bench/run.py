@@ -67,6 +67,10 @@ def summarise(rounds: list[dict[str, load.Stats]]) -> list[dict]:
             "p99_ms": statistics.median(s.pct(99) for s in runs),
             "max_ms": max(max(s.latencies, default=0) for s in runs) * 1000,
         }
+        measured = [s.cpu_ms() for s in runs if s.cpu]
+        if measured:  # CPU per request by kind (load.CpuProbe), and how busy the cores were
+            row["cpu_ms"] = {k: statistics.median(m[k] for m in measured) for k in measured[0]}
+            row["busy"] = statistics.median(s.busy() for s in runs if s.cpu)
         pairs = [(r[name], r[floor_name]) for r in rounds if name in r and floor_name in r]
         if pairs:  # its floor was measured too (--phases may leave it out)
             row["rps_ratio"] = statistics.median(s.rps / f.rps for s, f in pairs)
@@ -91,10 +95,11 @@ def show(rows: list[dict]) -> str:
                 f"{r['max_ms']:.0f}",
                 f"{r['rps_ratio']:.2f}x" if "rps_ratio" in r else "(floor)",
                 f"{r['p99_ratio']:.2f}x" if "p99_ratio" in r else "",
+                load.cpu_text(r.get("cpu_ms", {}), r.get("busy")),
             ]
         )
     header = ["phase", "reqs", "non-2xx", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"]
-    return table(body, header + ["req/s / floor", "p99 / floor"])
+    return table(body, header + ["req/s / floor", "p99 / floor", load.CPU_HEADER])
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -133,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
     target = load.read_target(url, tokens_file, "public", min_balance=load.MIN_BALANCE)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     server = load.Server(url, workers=args.workers, log=OUT / f"serve_{args.size}_{kind}.log")
+    cpu = load.CpuProbe.for_site(url, server)
     rounds: list[dict[str, load.Stats]] = []
     try:
         server.wait()
@@ -150,6 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
                     concurrency=args.concurrency,
                     warmup=args.warmup if k == 0 else 0,
                     progress=say,
+                    cpu=cpu,
                 )
             )
             say(load.report(rounds[-1]))

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text
 
 from forecast.models import Position, Score, Trade
@@ -97,6 +98,7 @@ def test_the_load_driver_measures_every_phase_against_the_floor(tmp_path, capsys
             seconds=10,
             concurrency=2,
             warmup=2,
+            cpu=load.CpuProbe.for_site(url, server),
         )
         rss = server.rss_mb()
     finally:
@@ -107,6 +109,9 @@ def test_the_load_driver_measures_every_phase_against_the_floor(tmp_path, capsys
     for name, stats in results.items():
         assert stats.requests == 10, name
         assert all(200 <= code < 300 for code in stats.statuses), (name, stats.statuses)
+        # SQLite works inside the workers: no database processes to count
+        assert set(stats.cpu) == {"server", "client"}, stats.cpu
+        assert stats.cpu["client"] > 0 and stats.cpu["server"] >= 0, stats.cpu
     assert len(rss) == 2
     # bench/report.py turns a run's results into the table of ratios and the goals.
     import json
@@ -126,6 +131,8 @@ def test_the_load_driver_measures_every_phase_against_the_floor(tmp_path, capsys
     printed = capsys.readouterr().out
     print(printed)
     assert "| trade via API: req/s ÷ floor write |" in printed
+    assert "| trade (API): CPU ms/req, server+db+client (busy) | " in printed
+    assert "CPU ms/req: server+db+client" in run.show(result["phases"])
     assert "question page p99 <= 3x the floor page: tiny/sqlite" in printed
 
 
@@ -283,3 +290,37 @@ def test_a_postgresql_database_is_vacuumed_after_a_bulk_load_and_where_autovacuu
         autovacuum = conn.execute(text("SHOW autovacuum")).scalar()
     assert analyzed
     assert (tidy(db.url) is None) == (autovacuum == "on")
+
+
+def test_the_cpu_probe_counts_each_kind_of_process(monkeypatch):
+    """load.CpuProbe: the server's processes, this machine's PostgreSQL when the site's
+    database is one of them, and the client; a phase's CPU is the difference."""
+    import os
+
+    from bench import load
+
+    probe = load.CpuProbe(lambda: [os.getpid()], local_postgres=False)
+    before = probe()
+    end = time.process_time() + 0.05
+    while time.process_time() < end:  # burn 50 ms of CPU here, "the server" and the client
+        pass
+    after = probe()
+    assert set(after) == {"server", "client"}
+    assert after["client"] - before["client"] >= 0.05
+    assert after["server"] - before["server"] >= 0.03  # /proc counts in clock ticks
+    assert load.cpu_seconds(2**22 + 12345) == 0.0  # no such process: nothing
+    stats = load.Stats("x", requests=10, seconds=0.5, cpu={"server": 0.02, "client": 0.01})
+    assert stats.cpu_ms() == {"server": 2.0, "client": 1.0}
+    assert stats.busy() == pytest.approx(0.03 / (0.5 * (os.cpu_count() or 1)))
+    assert load.cpu_text(stats.cpu_ms(), 0.5) == "2.00+1.00 = 3.00 (50%)"
+
+    server = load.Server.__new__(load.Server)
+    monkeypatch.setattr(server, "pids", lambda: [1], raising=False)
+    pg = load.CpuProbe.for_site("postgresql+psycopg://postgres@127.0.0.1:5432/x", server)
+    assert pg.local_postgres and pg.server_pids() == [1]
+    assert not load.CpuProbe.for_site(
+        "postgresql+psycopg://u@db.example:5432/x", None
+    ).local_postgres
+    assert not load.CpuProbe.for_site("sqlite:///x.db", None).local_postgres
+    monkeypatch.setattr(load, "postgres_pids", lambda: [os.getpid()])
+    assert "database" in pg()

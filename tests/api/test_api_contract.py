@@ -552,7 +552,7 @@ def test_moderators_create_questions(api, world, db):
     assert [round(o["probability"], 6) for o in q["outcomes"]] == [0.5, 0.3, 0.2]
     assert api.as_(world.tokens["admin"]).post(path, json=body).status_code == 201
     # close_at: any time in the future, however near
-    soon = (utcnow() + timedelta(seconds=2)).isoformat()
+    soon = (utcnow() + timedelta(seconds=30)).isoformat()
     r = api.as_(world.tokens["dave"]).post(path, json={"title": "Soon?", "close_at": soon})
     assert r.status_code == 201 and r.get_json()["kind"] == "binary"
     dave = api.as_(world.tokens["dave"])

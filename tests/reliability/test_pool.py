@@ -91,7 +91,8 @@ def test_a_busy_sqlite_file_at_begin_is_an_operational_error_and_retried(tmp_pat
     other.execute("BEGIN IMMEDIATE")
     with pytest.raises(OperationalError, match="locked"), database.write_engine.connect() as c:
         c.begin()
-    timer = threading.Timer(0.1, other.rollback)
+    # lets go well before the retries give up (8 busy waits of 20 ms, and sleeps)
+    timer = threading.Timer(0.05, other.rollback)
     timer.start()
     try:  # retried until the other program lets go
         assert database.transaction(lambda s: s.execute(text("SELECT 1")).scalar()) == 1

@@ -184,9 +184,9 @@ def test_wrong_outcome_other_question_closed_and_non_member(db, tx, make_user, m
 
 def test_trade_after_close_time_is_refused_without_any_job(db, tx, make_user, make_question):
     alice = make_user("alice")
-    q = make_question(close_at=utcnow() + timedelta(seconds=1))
+    q = make_question(close_at=utcnow() + timedelta(minutes=5))  # in the future when made
     yes, _ = outcome_ids(db, q)
-    later = utcnow() + timedelta(seconds=5)
+    later = utcnow() + timedelta(minutes=10)
     with pytest.raises(Conflict) as e:
         tx(
             lambda s: trading.trade(

@@ -27,6 +27,17 @@ def _statements(app, monkeypatch) -> list[str]:
     return seen
 
 
+@pytest.fixture
+def steady_clock(monkeypatch):
+    """Pages take "now" to the minute (pages._now_step), in the keys of what they keep
+    drawn and in the chart's end: two views either side of a minute would draw again."""
+    from forecast.web import pages
+
+    step = pages._now_step()
+    monkeypatch.setattr(pages, "_now_step", lambda: step)
+
+
+@pytest.mark.usefixtures("steady_clock")
 def test_a_question_page_reads_its_question_and_competition_once(app, make_question, monkeypatch):
     """With its outcomes, in one statement (questions.viewable_with_outcomes)."""
     q = make_question()
@@ -57,6 +68,7 @@ def _recent_trades_section(html: str) -> str:
     return section[: section.index("</section>")]
 
 
+@pytest.mark.usefixtures("steady_clock")
 def test_a_redrawn_recent_trades_table_draws_only_the_new_rows(
     web, make_user, make_question, buy, monkeypatch
 ):
@@ -99,6 +111,7 @@ def _chart(html: str) -> str:
     return chart[: chart.index("</svg>")]
 
 
+@pytest.mark.usefixtures("steady_clock")
 @pytest.mark.parametrize("trades_since", [1, 25])
 def test_a_redrawn_chart_takes_the_new_trades_from_the_recent_trades(
     app, web, make_user, make_question, buy, monkeypatch, trades_since

@@ -207,17 +207,20 @@ def postgres_pids() -> list[int]:
 @dataclass
 class CpuProbe:
     """CPU seconds so far, by kind of process: ``server`` (the gunicorn master and its
-    workers), ``database`` (this machine's PostgreSQL processes, when the site's
-    database is one of them; SQLite works inside the workers) and ``client`` (this
-    load driver).  Read before and after each phase's measured part: on a machine
-    whose cores the phase keeps busy, a phase's requests/s follows the CPU its
-    requests cost, all three kinds together."""
+    workers; not known for a server this script did not start), ``database`` (this
+    machine's PostgreSQL processes, when the site's database is one of them; SQLite
+    works inside the workers) and ``client`` (this load driver).  Read before and
+    after each phase's measured part: on a machine whose cores the phase keeps
+    busy, a phase's requests/s follows the CPU its requests cost, all three kinds
+    together."""
 
-    server_pids: Callable[[], list[int]] = list
+    server_pids: Callable[[], list[int]] | None = None
     local_postgres: bool = False
 
     def __call__(self) -> dict[str, float]:
-        out = {"server": sum(map(cpu_seconds, self.server_pids()))}
+        out = {}
+        if self.server_pids is not None:
+            out["server"] = sum(map(cpu_seconds, self.server_pids()))
         if self.local_postgres:
             out["database"] = sum(map(cpu_seconds, postgres_pids()))
         out["client"] = time.process_time()
@@ -233,7 +236,7 @@ class CpuProbe:
         local = url.startswith("postgresql") and any(
             f"@{host}" in url for host in ("127.0.0.1", "localhost", "[::1]")
         )
-        return cls(server.pids if server else list, local)
+        return cls(server.pids if server else None, local)
 
 
 @dataclass

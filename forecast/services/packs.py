@@ -31,7 +31,12 @@ from sqlmodel import Session, select
 from forecast.models import Competition, Question, utcnow
 from forecast.services import access
 from forecast.services.errors import DomainError, Invalid
-from forecast.services.questions import create_question, outcomes_of, validate_question
+from forecast.services.questions import (
+    create_question,
+    outcomes_of,
+    parse_time,
+    validate_question,
+)
 
 PACK_DIR = Path(__file__).resolve().parent.parent / "packs"
 SEED_PACK = PACK_DIR / "amazon-tiktok.yaml"
@@ -215,12 +220,48 @@ def export(*, session: Session, competition: Competition) -> str:
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
 
 
+_CLOSE_LINE = re.compile(r"^(?P<head>\s*close_at:\s*)(?P<at>\S+)\s*$", re.MULTILINE)
+
+
+def seed_text(now: datetime | None = None) -> str:
+    """The shipped Amazon-TikTok pack (SEED_PACK), its close times in the future.
+
+    They are the article's dates.  Once one has passed, it moves on by whole years
+    (the questions ask what happens "before the close time"), so that a new site,
+    or a moderator loading the shipped pack, still gets every question open.  A
+    pack file anyone writes is held to the future as it is written.
+    """
+    now = now or utcnow()
+
+    def rolled(m: re.Match) -> str:
+        close = parse_time(m["at"])
+        if close > now:
+            return m[0]
+        return m["head"] + _rolled(close, now).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return _CLOSE_LINE.sub(rolled, SEED_PACK.read_text(encoding="utf-8"))
+
+
+def _rolled(close: datetime, now: datetime) -> datetime:
+    """The same day and time as ``close`` in the first later year that is after ``now``
+    (29 February becomes the 28th in a year without it)."""
+    year = close.year
+    while True:
+        try:
+            moved = close.replace(year=year)
+        except ValueError:
+            moved = close.replace(year=year, day=28)
+        if moved > now:
+            return moved
+        year += 1
+
+
 def load_seed(*, session: Session, competition: Competition) -> list[Question]:
-    """Load the shipped Amazon-TikTok pack (no moderator check: the site does it)."""
+    """Load the shipped Amazon-TikTok pack (seed_text; no moderator check: the site does it)."""
     try:
         return load(
             session=session,
-            text=SEED_PACK.read_text(encoding="utf-8"),
+            text=seed_text(),
             competition=competition,
             user_id=None,
             check_moderator=False,

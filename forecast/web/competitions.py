@@ -260,7 +260,7 @@ def pack_preview(slug: str):
     if not form.validate_on_submit():
         abort(400)
     if form.shipped.data == "amazon-tiktok":
-        text = packs.SEED_PACK.read_text(encoding="utf-8")
+        text = packs.seed_text()
     elif form.file.data:
         raw = form.file.data.read(2_000_001)
         try:

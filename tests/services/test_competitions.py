@@ -222,6 +222,46 @@ def test_pack_loads_once_and_bad_pack_names_line_and_field(db, tx, make_user, pu
     assert len(again.questions) == 6
 
 
+def test_the_seed_pack_opens_every_question_after_its_dates_have_passed(
+    db, tx, public, monkeypatch
+):
+    """The shipped pack's close times are the article's dates.  Once one has passed, the
+    shipped pack still gives every question open: that time moves on by whole years
+    (packs.seed_text, which the site's seed and a moderator's "shipped pack" use); a
+    pack file anyone writes is refused as before."""
+    from datetime import UTC, datetime
+
+    text = packs.SEED_PACK.read_text()
+    as_written = {q["key"]: packs.parse_time(q["close_at"]) for q in packs.parse(text).questions}
+    assert packs.seed_text() == text  # today every date in it is ahead
+    july = datetime(2027, 7, 1, tzinfo=UTC)  # the agreement question closed the day before
+    with pytest.raises(packs.PackError, match="close_at: The close time must be in the future"):
+        packs.parse(text, now=july)
+    rolled = {
+        q["key"]: packs.parse_time(q["close_at"])
+        for q in packs.parse(packs.seed_text(july), now=july).questions
+    }
+    assert sorted(rolled) == sorted(as_written)
+    for key, close in as_written.items():
+        if close > july:
+            assert rolled[key] == close, key  # still ahead: as written
+        else:
+            assert rolled[key] == close.replace(year=close.year + 1), key
+    later = datetime(2031, 3, 1, tzinfo=UTC)
+    for q in packs.parse(packs.seed_text(later), now=later).questions:
+        assert later < packs.parse_time(q["close_at"]) <= datetime(2032, 3, 1, tzinfo=UTC)
+    leap = datetime(2028, 2, 29, tzinfo=UTC)
+    assert packs._rolled(leap, datetime(2029, 1, 1, tzinfo=UTC)) == datetime(
+        2029, 2, 28, tzinfo=UTC
+    )
+    assert packs._rolled(leap, later) == datetime(2032, 2, 29, tzinfo=UTC)  # 28 Feb 2031 passed
+    # The site's seed loads what seed_text gives: on a site made in 2031, six open questions.
+    real = packs.seed_text
+    monkeypatch.setattr(packs, "seed_text", lambda now=None: real(now or later))
+    created = tx(lambda s: packs.load_seed(session=s, competition=public))
+    assert len(created) == 6 and all(q.close_at > later for q in created)
+
+
 @pytest.mark.parametrize(
     "text, where",
     [

@@ -234,7 +234,7 @@ def seed_text(now: datetime | None = None) -> str:
     now = now or utcnow()
 
     def rolled(m: re.Match) -> str:
-        close = parse_time(m["at"])
+        close = parse_time(m["at"].strip("\"'"))
         if close > now:
             return m[0]
         return m["head"] + _rolled(close, now).strftime("%Y-%m-%dT%H:%M:%SZ")

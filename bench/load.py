@@ -231,12 +231,16 @@ class CpuProbe:
         """The probe for a load on ``url``'s database: the server's processes when this
         script started it, the database's when it is PostgreSQL on this machine; None
         on a machine without /proc."""
+        from sqlalchemy import make_url
+
         if not Path("/proc/self/stat").exists():
             return None
-        local = url.startswith("postgresql") and any(
-            f"@{host}" in url for host in ("127.0.0.1", "localhost", "[::1]")
-        )
+        db = make_url(url)  # no host: a socket on this machine
+        local = db.get_backend_name() == "postgresql" and db.host in LOCAL_HOSTS
         return cls(server.pids if server else None, local)
+
+
+LOCAL_HOSTS = (None, "", "127.0.0.1", "localhost", "::1", "[::1]")
 
 
 @dataclass

@@ -321,6 +321,8 @@ def test_the_cpu_probe_counts_each_kind_of_process(monkeypatch):
     assert not load.CpuProbe.for_site(
         "postgresql+psycopg://u@db.example:5432/x", None
     ).local_postgres
+    assert load.CpuProbe.for_site("postgresql+psycopg://127.0.0.1:5432/x", None).local_postgres
+    assert load.CpuProbe.for_site("postgresql+psycopg:///x", None).local_postgres  # a socket
     assert set(load.CpuProbe.for_site("sqlite:///x.db", None)()) == {"client"}  # --url
     monkeypatch.setattr(load, "postgres_pids", lambda: [os.getpid()])
     assert "database" in pg()

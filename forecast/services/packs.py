@@ -31,6 +31,7 @@ from sqlmodel import Session, select
 from forecast.models import Competition, Question, utcnow
 from forecast.services import access
 from forecast.services.errors import DomainError, Invalid
+from forecast.services.queries import iso
 from forecast.services.questions import (
     create_question,
     outcomes_of,
@@ -206,7 +207,7 @@ def export(*, session: Session, competition: Competition) -> str:
             "resolution_criteria": q.resolution_criteria,
             "source": q.source,
             "kind": q.kind,
-            "close_at": max(q.close_at, utcnow()).isoformat().replace("+00:00", "Z"),
+            "close_at": iso(max(q.close_at, utcnow())),
             "liquidity": to_float(q.liquidity),
         }
         if q.kind == "multiple_choice":
@@ -237,7 +238,7 @@ def seed_text(now: datetime | None = None) -> str:
         close = parse_time(m["at"].strip("\"'"))
         if close > now:
             return m[0]
-        return m["head"] + _rolled(close, now).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return m["head"] + iso(_rolled(close, now))
 
     return _CLOSE_LINE.sub(rolled, SEED_PACK.read_text(encoding="utf-8"))
 

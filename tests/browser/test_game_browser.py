@@ -232,8 +232,9 @@ def test_keyboard_only_trade(live_server, page):
     settled = settle_counter(page)
     page.keyboard.press("Enter")
     expect(page.locator("#trade-panel .flash-success")).to_contain_text("5.00 points")
-    # htmx wires the fresh panel's live quote as it swaps it in: type once it has settled
-    page.wait_for_function(f"window.{settled} > 0")
+    # htmx wires the fresh panel's live quote as it swaps it in: type once it has settled.
+    # A function, not an expression: Playwright evals an expression, which our CSP refuses.
+    page.wait_for_function(f"() => window.{settled} > 0")
     expect(page.locator("#balance")).to_have_text("995.00")
     # the cursor is back in the (fresh) amount box, ready for the next trade
     expect(page.get_by_label("Points to spend")).to_be_focused()

@@ -102,8 +102,64 @@ def test_a_redrawn_recent_trades_table_draws_only_the_new_rows(
     assert table.index(">bob<") < table.index(">alice<")  # newest first
     pages._ROWS.clear()
     pages._DRAWN.clear()
+    pages._LATEST.clear()
     afresh = _recent_trades_section(client.get(f"/questions/{q.id}").get_data(as_text=True))
     assert afresh == table and drawn == [first, second, second, first]
+
+
+def _table_reads(seen: list[str]) -> list[str]:
+    return [s for s in seen if "FROM trade JOIN user" in s.replace('"', "")]
+
+
+def test_the_recent_trades_are_read_once_each(app, web, make_user, make_question, buy, monkeypatch):
+    """A view after new trades reads only those (pages._latest_trades), a view a minute
+    later (its times reworded) reads none, and the table is always the one a fresh read
+    draws, past the RECENT_TRADES it shows too."""
+    from datetime import timedelta
+
+    from forecast.services import queries
+    from forecast.web import pages
+
+    alice, bob = make_user("alice"), make_user("bob")
+    q, other = make_question(), make_question(title="Another question?")
+    client, (yes, no), (elsewhere, _) = web.client, web.outcomes(q), web.outcomes(other)
+    step = pages._now_step()
+    monkeypatch.setattr(pages, "_now_step", lambda: step)
+
+    def view() -> tuple[str, list[str]]:
+        seen = _statements(app, monkeypatch)
+        table = _recent_trades_section(client.get(f"/questions/{q.id}").get_data(as_text=True))
+        monkeypatch.undo()  # the recording (and the clock, set again below)
+        monkeypatch.setattr(pages, "_now_step", lambda: step)
+        return table, _table_reads(seen)
+
+    def afresh() -> str:
+        pages._ROWS.clear()
+        pages._DRAWN.clear()
+        pages._LATEST.clear()
+        return view()[0]
+
+    def trade(k: int) -> None:
+        buy(bob if k % 2 else alice, q, no if k % 2 else yes, spend=1 + k % 3)
+        buy(bob, other, elsewhere, spend=1)  # ids are the site's: the question's skip these
+
+    for k in range(3):
+        trade(k)
+    table, reads = view()
+    assert len(reads) == 1 and "trade.id >" not in reads[0]  # the first read: the latest 20
+    assert table.count("<tr>") == 3 + 1  # and the header
+    made = 3
+    for n in (2, queries.RECENT_TRADES + 5):
+        for k in range(n):
+            trade(k)
+        made += n
+        table, reads = view()
+        assert len(reads) == 1 and "trade.id >" in reads[0], reads  # only what came since
+        assert table == afresh()
+        assert table.count("<tr>") == min(made, queries.RECENT_TRADES) + 1
+    step += timedelta(minutes=1)
+    table, reads = view()
+    assert reads == [] and table == afresh()  # drawn again for the new minute, nothing read
 
 
 def _chart(html: str) -> str:
@@ -132,7 +188,7 @@ def test_a_redrawn_chart_takes_the_new_trades_from_the_recent_trades(
         buy(bob, other, elsewhere, spend=1)  # ids are the site's: the question's skip these
     seen = _statements(app, monkeypatch)
     chart = _chart(client.get(f"/questions/{q.id}").get_data(as_text=True))
-    since = [s for s in seen if "trade.id >" in s]
+    since = [s for s in seen if "trade.id >" in s and "username" not in s]  # not the table's
     assert len(since) == (0 if trades_since < queries.RECENT_TRADES else 1), seen
     queries._HISTORIES.clear()
     pages._DRAWN.clear()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
 from forecast.db import Prepared
-from forecast.models import Comment, Competition, Membership, Outcome, Position, User
+from forecast.models import Comment, Competition, Membership, Outcome, Position, Question, User
 from forecast.services import access
 from forecast.services.competitions import log_action
 from forecast.services.errors import Conflict, Invalid, NotFound, has_nul
@@ -42,7 +42,19 @@ def add_comment(*, session: Session, user_id: int, question_id: object, body: ob
     comment = Comment(question_id=question.id, user_id=user_id, body=body)
     session.add(comment)
     session.flush()
+    _changed(session, question)
     return comment
+
+
+def _changed(session: Session, question: Question) -> None:
+    """The question's comments changed: one more comments_version, counted in the database
+    (two comments at once count two), the session's copy read again when next used."""
+    session.execute(
+        update(Question)
+        .where(Question.id == question.id)
+        .values(comments_version=Question.comments_version + 1)
+    )
+    session.expire(question, ["comments_version"])
 
 
 def set_hidden(
@@ -58,6 +70,7 @@ def set_hidden(
         raise Conflict("The comment is already " + ("hidden." if hidden else "shown."))
     comment.hidden = hidden
     session.add(comment)
+    _changed(session, question)
     log_action(
         session,
         question.competition_id,

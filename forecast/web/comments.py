@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -9,8 +11,33 @@ from forecast.db import get_session, transaction
 from forecast.services import access, comments
 from forecast.services.errors import DomainError
 from forecast.web.competition_forms import CommentForm, ConfirmForm
+from forecast.web.render import kept
 
 bp = Blueprint("comments", __name__)
+
+
+# Each question's comments as read (with the hidden ones for moderators), by database,
+# question, its comments_version and its trade_count (the commenters' positions): read
+# again when one of them moves.  The last COMMENTS_KEPT used.
+_COMMENTS: OrderedDict[tuple, list[comments.CommentView]] = OrderedDict()
+COMMENTS_KEPT = 512
+
+
+def _comments(session, question, moderator: bool) -> list[comments.CommentView]:
+    key = (
+        str(session.get_bind().url),
+        question.id,
+        question.created_at,
+        question.comments_version,
+        question.trade_count,
+        moderator,
+    )
+    return kept(
+        _COMMENTS,
+        COMMENTS_KEPT,
+        key,
+        lambda: comments.comments_for(session, question.id, include_hidden=moderator),
+    )
 
 
 def comments_context(question) -> dict:
@@ -21,7 +48,7 @@ def comments_context(question) -> dict:
     member = access.membership(session, uid, question.competition_id) is not None
     return {
         "question_id": question.id,
-        "comments": comments.comments_for(session, question.id, include_hidden=moderator),
+        "comments": _comments(session, question, moderator),
         # Forms (and their CSRF tokens) only for those who will see them.
         "comment_form": CommentForm(formdata=None) if member else None,
         "comment_moderator": moderator,

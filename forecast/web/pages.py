@@ -47,7 +47,7 @@ from forecast.services.questions import (
 )
 from forecast.web import charts
 from forecast.web.forms import TradeForm, mode_of, new_idempotency_key
-from forecast.web.render import is_htmx, render
+from forecast.web.render import is_htmx, kept, render
 
 bp = Blueprint("pages", __name__)
 bp.add_app_template_global(charts, "charts")
@@ -352,18 +352,7 @@ def _drawn(key: tuple, draw):
     """What ``draw`` makes for ``key`` (a chart, a table, a question card), drawn only when
     this process has not drawn it yet: many viewers, one drawing.  The key holds all the
     drawing depends on (a question's trade count, a leaderboard's serial)."""
-    return _kept(_DRAWN, DRAWN_KEPT, key, draw)
-
-
-def _kept(store: OrderedDict, limit: int, key: tuple, draw):
-    """``store[key]``, made by ``draw()`` when missing; ``store`` keeps the ``limit`` last used."""
-    if (hit := store.get(key)) is not None:
-        store.move_to_end(key)
-        return hit
-    hit = store[key] = draw()
-    while len(store) > limit:
-        store.popitem(last=False)
-    return hit
+    return kept(_DRAWN, DRAWN_KEPT, key, draw)
 
 
 def _question_key(kind: str, session, question, *more) -> tuple:
@@ -473,7 +462,7 @@ def _trade_rows(session, trades: list[dict]) -> list[Markup]:
     for t in trades:
         when = _relative(t["at"], now)
         key = (url, t["id"], t["at"], when)
-        out.append(_kept(_ROWS, ROWS_KEPT, key, lambda t=t, when=when: row(t, when)))
+        out.append(kept(_ROWS, ROWS_KEPT, key, lambda t=t, when=when: row(t, when)))
     return out
 
 

@@ -2,9 +2,12 @@
 
 A URL serves its full page to a browser and just the partial to htmx; the
 page template ``{% include %}``s the same partial, so both share one template.
+And ``kept``: what pages keep drawn or read between views.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 from flask import Response, make_response, render_template, request
 
@@ -34,3 +37,18 @@ def render(page: str, fragment: str, /, *, status_code: int = 200, **context) ->
     # One URL, two bodies: caches must keep them apart.
     response.vary.add("HX-Request")
     return response
+
+
+def kept(store: OrderedDict, limit: int, key: tuple, draw):
+    """``store[key]``, made by ``draw()`` when missing; ``store`` keeps the ``limit`` last used.
+
+    What a page keeps drawn or read (a chart, a table, comments) between views in
+    this process: the key holds everything the value depends on.
+    """
+    if (hit := store.get(key)) is not None:
+        store.move_to_end(key)
+        return hit
+    hit = store[key] = draw()
+    while len(store) > limit:
+        store.popitem(last=False)
+    return hit

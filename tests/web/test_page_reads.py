@@ -51,7 +51,7 @@ def test_a_question_page_reads_its_question_and_competition_once(app, make_quest
     assert "LEFT OUTER JOIN outcome" in competition_reads[0]
     assert not [s for s in seen if "FROM outcome" in s], seen  # the outcomes came with it
     assert len([s for s in seen if "FROM question" in s]) == 1, seen  # and nothing again by id
-    assert len(seen) == 2, seen  # and the comments: the chart and trades are drawn already
+    assert len(seen) == 1, seen  # the chart, the trades and the comments are kept already
 
 
 def test_the_api_question_reads_its_competition_once(app, make_question, monkeypatch):
@@ -204,3 +204,53 @@ def test_the_trades_since_a_kept_history_come_from_the_newest_only_when_they_rea
     # ids are the site's, not the question's: a trade between 6 and 7 would not show
     assert _since(newest, 6) is None
     assert _since([], 5) is None and _since(None, 5) is None
+
+
+def test_the_comments_are_read_again_only_when_they_or_the_positions_move(
+    app, web, tx, make_user, make_question, buy, monkeypatch
+):
+    """A page keeps the comments it read (web.comments._comments) while the question's
+    comments_version and trade_count hold: a comment, a hide and a trade (which moves a
+    commenter's position) each have them read again, and nothing else does."""
+    from forecast.services import comments
+    from forecast.web import comments as comments_web
+    from forecast.web import pages
+
+    alice, admin = make_user("alice"), make_user("root", admin=True)
+    q = make_question()
+    client, (yes, _) = web.client, web.outcomes(q)
+    step = pages._now_step()
+
+    def view() -> tuple[str, int]:
+        monkeypatch.setattr(pages, "_now_step", lambda: step)
+        seen = _statements(app, monkeypatch)
+        page = client.get(f"/questions/{q.id}").get_data(as_text=True)
+        monkeypatch.undo()
+        section = page[page.index('<section id="comments"') :]
+        return section[: section.index("</section>")], len([s for s in seen if "FROM comment" in s])
+
+    def afresh() -> str:
+        comments_web._COMMENTS.clear()
+        return view()[0]
+
+    def say(body: str):
+        return tx(
+            lambda s: comments.add_comment(session=s, user_id=alice.id, question_id=q.id, body=body)
+        )
+
+    buy(alice, q, yes, spend=5)
+    first = say("YES, the deal closes")
+    html, reads = view()
+    assert reads == 1 and "the deal closes" in html
+    assert view() == (html, 0)  # kept
+    say("Regulators will wave it through")
+    html, reads = view()
+    assert reads == 1 and "wave it through" in html and html == afresh()
+    tx(lambda s: comments.set_hidden(session=s, user_id=admin.id, comment_id=first.id))
+    html, reads = view()
+    assert reads == 1 and "the deal closes" not in html and html == afresh()
+    held = html
+    buy(alice, q, yes, spend=50)  # alice's position, shown beside her comment, grows
+    html, reads = view()
+    assert reads == 1 and html != held and html == afresh()
+    assert view() == (html, 0)

@@ -17,27 +17,24 @@ bp = Blueprint("comments", __name__)
 
 
 # Each question's comments as read (with the hidden ones for moderators), by database,
-# question, its comments_version and its trade_count (the commenters' positions): read
-# again when one of them moves.  The last COMMENTS_KEPT used.
-_COMMENTS: OrderedDict[tuple, list[comments.CommentView]] = OrderedDict()
+# question and its comments_version, with the question's trade_count then: read again
+# when either moves, but a question without comments has no commenters' positions to
+# show, and its trades leave it as it is.  The last COMMENTS_KEPT used.
+_COMMENTS: OrderedDict[tuple, tuple[int, list[comments.CommentView]]] = OrderedDict()
 COMMENTS_KEPT = 512
 
 
 def _comments(session, question, moderator: bool) -> list[comments.CommentView]:
-    key = (
-        str(session.get_bind().url),
-        question.id,
-        question.created_at,
-        question.comments_version,
-        question.trade_count,
-        moderator,
-    )
+    url = str(session.get_bind().url)
+    key = (url, question.id, question.created_at, question.comments_version, moderator)
+    count = question.trade_count
     return kept(
         _COMMENTS,
         COMMENTS_KEPT,
         key,
-        lambda: comments.comments_for(session, question.id, include_hidden=moderator),
-    )
+        lambda: (count, comments.comments_for(session, question.id, include_hidden=moderator)),
+        fresh=lambda hit: not hit[1] or hit[0] == count,
+    )[1]
 
 
 def comments_context(question) -> dict:

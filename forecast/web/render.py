@@ -39,16 +39,19 @@ def render(page: str, fragment: str, /, *, status_code: int = 200, **context) ->
     return response
 
 
-def kept(store: OrderedDict, limit: int, key: tuple, draw):
-    """``store[key]``, made by ``draw()`` when missing; ``store`` keeps the ``limit`` last used.
+def kept(store: OrderedDict, limit: int, key: tuple, draw, fresh=None):  # noqa: ANN001, ANN201
+    """``store[key]``, made by ``draw()`` when missing (or when ``fresh(kept value)`` says
+    it no longer holds); ``store`` keeps the ``limit`` last used.
 
     What a page keeps drawn or read (a chart, a table, comments) between views in
-    this process: the key holds everything the value depends on.
+    this process: the key holds everything the value depends on, or ``fresh`` checks
+    the rest.
     """
-    if (hit := store.get(key)) is not None:
+    if (hit := store.get(key)) is not None and (fresh is None or fresh(hit)):
         store.move_to_end(key)
         return hit
     hit = store[key] = draw()
+    store.move_to_end(key)
     while len(store) > limit:
         store.popitem(last=False)
     return hit

@@ -211,7 +211,8 @@ def test_the_comments_are_read_again_only_when_they_or_the_positions_move(
 ):
     """A page keeps the comments it read (web.comments._comments) while the question's
     comments_version and trade_count hold: a comment, a hide and a trade (which moves a
-    commenter's position) each have them read again, and nothing else does."""
+    commenter's position) each have them read again, and nothing else does; a trade on a
+    question without comments leaves them as they are."""
     from forecast.services import comments
     from forecast.web import comments as comments_web
     from forecast.web import pages
@@ -238,7 +239,10 @@ def test_the_comments_are_read_again_only_when_they_or_the_positions_move(
             lambda s: comments.add_comment(session=s, user_id=alice.id, question_id=q.id, body=body)
         )
 
+    html, reads = view()
+    assert reads == 1 and "No comments yet" in html
     buy(alice, q, yes, spend=5)
+    assert view() == (html, 0)  # no comments: no commenter whose position the trade moved
     first = say("YES, the deal closes")
     html, reads = view()
     assert reads == 1 and "the deal closes" in html

@@ -145,7 +145,7 @@ def _uid() -> int | None:
 
 def _competition(slug: str) -> Competition:
     session = get_session()
-    comp = access.get_competition(session, slug)
+    comp = access.read_competition(session, slug)  # shown, never changed
     access.require_view(session, _uid(), comp)
     return comp
 

@@ -29,6 +29,7 @@ def _secret_key(folder: Path) -> str:
 DEFAULT_RATELIMITS = {
     "RATELIMIT_LOGIN": "10 per minute;100 per hour",
     "RATELIMIT_TRADE": "120 per minute",
+    "RATELIMIT_COMMENT": "10 per minute;100 per hour",
     "RATELIMIT_API": "600 per minute",
 }
 

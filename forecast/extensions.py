@@ -26,4 +26,11 @@ def _limit_key() -> str:
     return get_remote_address()
 
 
+def user_key() -> str:
+    """Rate-limit a signed-in person's actions by their account, wherever they come from."""
+    from flask_login import current_user
+
+    return f"user:{current_user.id}" if current_user.is_authenticated else "anon"
+
+
 limiter = Limiter(key_func=_limit_key, default_limits=[])

@@ -49,10 +49,11 @@ def add_comment(*, session: Session, user_id: int, question_id: object, body: ob
 def _changed(session: Session, question: Question) -> None:
     """The question's comments changed: one more comments_version, counted in the database
     (two comments at once count two), the session's copy read again when next used."""
+    q = Question.__table__.c
     session.execute(
-        update(Question)
-        .where(Question.id == question.id)
-        .values(comments_version=Question.comments_version + 1)
+        update(Question.__table__)
+        .where(q.id == question.id)
+        .values(comments_version=q.comments_version + 1)
     )
     session.expire(question, ["comments_version"])
 

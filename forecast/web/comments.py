@@ -2,39 +2,64 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from forecast.db import get_session, transaction
+from forecast.extensions import limiter, user_key
 from forecast.services import access, comments
 from forecast.services.errors import DomainError
 from forecast.web.competition_forms import CommentForm, ConfirmForm
-from forecast.web.render import kept
 
 bp = Blueprint("comments", __name__)
 
 
 # Each question's comments as read (with the hidden ones for moderators), by database,
-# question and its comments_version, with the question's trade_count then: read again
-# when either moves, but a question without comments has no commenters' positions to
-# show, and its trades leave it as it is.  The last COMMENTS_KEPT used.
-_COMMENTS: OrderedDict[tuple, tuple[int, list[comments.CommentView]]] = OrderedDict()
-COMMENTS_KEPT = 512
+# question and who may see hidden ones, with the question's comments_version and
+# trade_count (the commenters' positions) then, and when: read again when the version
+# moves, or the trade count when there are comments (a question without any has no
+# positions to show), or after COMMENTS_MAX_AGE (what a writer that kept no version
+# did, a server of an older release say, shows within that).  Lists of more than
+# COMMENTS_KEEP_CHARS are not kept: the last COMMENTS_KEPT used take at most about 5 MB.
+_COMMENTS: OrderedDict[tuple, tuple] = OrderedDict()
+COMMENTS_KEPT = 256
+COMMENTS_KEEP_CHARS = 20_000
+COMMENTS_MAX_AGE = 60.0  # seconds
 
 
 def _comments(session, question, moderator: bool) -> list[comments.CommentView]:
-    url = str(session.get_bind().url)
-    key = (url, question.id, question.created_at, question.comments_version, moderator)
-    count = question.trade_count
-    return kept(
-        _COMMENTS,
-        COMMENTS_KEPT,
-        key,
-        lambda: (count, comments.comments_for(session, question.id, include_hidden=moderator)),
-        fresh=lambda hit: not hit[1] or hit[0] == count,
-    )[1]
+    key = (str(session.get_bind().url), question.id, question.created_at, moderator)
+    version, count, now = question.comments_version, question.trade_count, time.monotonic()
+    hit = _COMMENTS.get(key)
+    if (
+        hit is not None
+        and hit[0] == version
+        and (not hit[3] or hit[1] == count)
+        and now - hit[2] < COMMENTS_MAX_AGE
+    ):
+        _COMMENTS.move_to_end(key)
+        return hit[3]
+    read = comments.comments_for(session, question.id, include_hidden=moderator)
+    if sum(len(c.body) for c in read) > COMMENTS_KEEP_CHARS:
+        _COMMENTS.pop(key, None)
+        return read
+    _COMMENTS[key] = (version, count, now, read)
+    _COMMENTS.move_to_end(key)
+    while len(_COMMENTS) > COMMENTS_KEPT:
+        _COMMENTS.popitem(last=False)
+    return read
 
 
 def comments_context(question) -> dict:
@@ -62,6 +87,7 @@ def _back(question_id: int):
 
 
 @bp.post("/questions/<int:question_id>/comments")
+@limiter.limit(lambda: current_app.config["RATELIMIT_COMMENT"], key_func=user_key)
 @login_required
 def post(question_id: int):
     """Add a comment to the question."""

@@ -29,7 +29,7 @@ from markupsafe import Markup
 from sqlmodel import select
 
 from forecast.db import get_session, transaction
-from forecast.extensions import limiter
+from forecast.extensions import limiter, user_key
 from forecast.market.lmsr import Quote
 from forecast.market.money import fmt
 from forecast.models import Competition, Membership, Question, utcnow
@@ -47,7 +47,7 @@ from forecast.services.questions import (
 )
 from forecast.web import charts
 from forecast.web.forms import TradeForm, mode_of, new_idempotency_key
-from forecast.web.render import is_htmx, kept, render
+from forecast.web.render import is_htmx, render
 
 bp = Blueprint("pages", __name__)
 bp.add_app_template_global(charts, "charts")
@@ -352,7 +352,18 @@ def _drawn(key: tuple, draw):
     """What ``draw`` makes for ``key`` (a chart, a table, a question card), drawn only when
     this process has not drawn it yet: many viewers, one drawing.  The key holds all the
     drawing depends on (a question's trade count, a leaderboard's serial)."""
-    return kept(_DRAWN, DRAWN_KEPT, key, draw)
+    return _kept(_DRAWN, DRAWN_KEPT, key, draw)
+
+
+def _kept(store: OrderedDict, limit: int, key: tuple, draw):
+    """``store[key]``, made by ``draw()`` when missing; ``store`` keeps the ``limit`` last used."""
+    if (hit := store.get(key)) is not None:
+        store.move_to_end(key)
+        return hit
+    hit = store[key] = draw()
+    while len(store) > limit:
+        store.popitem(last=False)
+    return hit
 
 
 def _question_key(kind: str, session, question, *more) -> tuple:
@@ -429,13 +440,13 @@ def _latest_trades(session, question: Question) -> list[dict]:
     """queries.recent_trades of ``question`` as of its trade count, read once per trade."""
     key = (str(session.get_bind().url), question.id, question.created_at)
     count = question.trade_count
-    kept = _LATEST.get(key)
-    if kept is not None and kept[0] == count:
+    hit = _LATEST.get(key)
+    if hit is not None and hit[0] == count:
         _LATEST.move_to_end(key)
-        return kept[1]
-    if kept is not None and kept[0] < count and kept[1]:
-        new = queries.recent_trades(session, question, after=kept[1][0]["id"])
-        trades = [*new, *kept[1]][: queries.RECENT_TRADES]
+        return hit[1]
+    if hit is not None and hit[0] < count and hit[1]:
+        new = queries.recent_trades(session, question, after=hit[1][0]["id"])
+        trades = [*new, *hit[1]][: queries.RECENT_TRADES]
     else:
         trades = queries.recent_trades(session, question)
     _LATEST[key] = (count, trades)
@@ -462,7 +473,7 @@ def _trade_rows(session, trades: list[dict]) -> list[Markup]:
     for t in trades:
         when = _relative(t["at"], now)
         key = (url, t["id"], t["at"], when)
-        out.append(kept(_ROWS, ROWS_KEPT, key, lambda t=t, when=when: row(t, when)))
+        out.append(_kept(_ROWS, ROWS_KEPT, key, lambda t=t, when=when: row(t, when)))
     return out
 
 
@@ -704,17 +715,13 @@ def _trade_form(question: Question, comp: Competition) -> tuple[TradeForm, dict]
     return form, ctx
 
 
-def _user_key() -> str:
-    return f"user:{current_user.id}" if current_user.is_authenticated else "anon"
-
-
 def _trade_limit() -> str:
     return current_app.config["RATELIMIT_TRADE"]
 
 
 @bp.post("/questions/<int:question_id>/quote")
 @login_required
-@limiter.limit(lambda: current_app.config["RATELIMIT_API"], key_func=_user_key)
+@limiter.limit(lambda: current_app.config["RATELIMIT_API"], key_func=user_key)
 def quote(question_id: int):
     """Price the order in the form without trading (htmx: just the quote box)."""
     q, comp = _question(question_id)
@@ -755,7 +762,7 @@ def quote(question_id: int):
 
 @bp.post("/questions/<int:question_id>/trade")
 @login_required
-@limiter.limit(_trade_limit, key_func=_user_key)
+@limiter.limit(_trade_limit, key_func=user_key)
 def trade(question_id: int):
     """Place the trade; htmx swaps the panel and the market in place, a form POST redirects."""
     q, comp = _question(question_id)

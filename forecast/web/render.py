@@ -2,12 +2,9 @@
 
 A URL serves its full page to a browser and just the partial to htmx; the
 page template ``{% include %}``s the same partial, so both share one template.
-And ``kept``: what pages keep drawn or read between views.
 """
 
 from __future__ import annotations
-
-from collections import OrderedDict
 
 from flask import Response, make_response, render_template, request
 
@@ -37,21 +34,3 @@ def render(page: str, fragment: str, /, *, status_code: int = 200, **context) ->
     # One URL, two bodies: caches must keep them apart.
     response.vary.add("HX-Request")
     return response
-
-
-def kept(store: OrderedDict, limit: int, key: tuple, draw, fresh=None):  # noqa: ANN001, ANN201
-    """``store[key]``, made by ``draw()`` when missing (or when ``fresh(kept value)`` says
-    it no longer holds); ``store`` keeps the ``limit`` last used.
-
-    What a page keeps drawn or read (a chart, a table, comments) between views in
-    this process: the key holds everything the value depends on, or ``fresh`` checks
-    the rest.
-    """
-    if (hit := store.get(key)) is not None and (fresh is None or fresh(hit)):
-        store.move_to_end(key)
-        return hit
-    hit = store[key] = draw()
-    store.move_to_end(key)
-    while len(store) > limit:
-        store.popitem(last=False)
-    return hit

@@ -258,3 +258,43 @@ def test_the_comments_are_read_again_only_when_they_or_the_positions_move(
     html, reads = view()
     assert reads == 1 and html != held and html == afresh()
     assert view() == (html, 0)
+    # A moderator sees the hidden comment; what was read for them is never shown to others.
+    web.login(admin)
+    moderated, reads = view()
+    assert reads == 1 and "the deal closes" in moderated
+    web.logout()
+    assert view() == (html, 0)
+
+
+def test_comments_written_without_a_version_show_within_a_minute(
+    app, db, web, tx, make_user, make_question, monkeypatch
+):
+    """A writer that counts no comments_version (a server of an older release during an
+    upgrade) shows once the kept comments are COMMENTS_MAX_AGE old; a list longer than
+    COMMENTS_KEEP_CHARS is read on every view."""
+    import time
+
+    from forecast.models import Comment
+    from forecast.services import comments
+    from forecast.web import comments as comments_web
+
+    alice = make_user("alice")
+    q = make_question()
+    client = web.client
+    tx(lambda s: comments.add_comment(session=s, user_id=alice.id, question_id=q.id, body="first"))
+
+    def page() -> str:
+        return client.get(f"/questions/{q.id}").get_data(as_text=True)
+
+    assert "first" in page()
+    with db.session() as s:  # as an older release writes it: no comments_version counted
+        s.add(Comment(question_id=q.id, user_id=alice.id, body="from the old server"))
+        s.commit()
+    assert "from the old server" not in page()  # kept
+    later = time.monotonic() + comments_web.COMMENTS_MAX_AGE
+    monkeypatch.setattr(comments_web.time, "monotonic", lambda: later)
+    assert "from the old server" in page()
+    monkeypatch.setattr(comments_web, "COMMENTS_KEEP_CHARS", 10)
+    comments_web._COMMENTS.clear()
+    page()
+    assert not comments_web._COMMENTS  # too long to keep

@@ -3,7 +3,9 @@
 Question.comments_version counts each comment added, hidden or shown again, so
 a question page can keep the comments it drew until they change (with the
 question's trade_count, which moves the commenters' positions) instead of
-reading them on every view.
+reading them on every view.  A server of an older release adds comments
+without counting them; pages keep comments at most a minute, so what it
+writes shows within that while servers are upgraded one by one.
 
 Revision ID: 0006
 Revises: 0005

@@ -1,6 +1,6 @@
 """Helpers for the player-page tests: sign in, fetch a CSRF token, seed questions.
 
-Fixture names here (web, seeded, limited_app) do not shadow the ones in
+Fixture names here (web, seeded, limited_app, signed_in) do not shadow the ones in
 tests/conftest.py, so other test modules in this folder are not affected.
 """
 
@@ -125,6 +125,21 @@ def limited_app(db, database_url, tmp_path):
     for app in made:
         if db.is_sqlite:
             app.extensions["forecast_db"].dispose()
+
+
+@pytest.fixture
+def signed_in():
+    """signed_in(app, user, path): a client of ``app`` signed in as ``user`` (no password
+    round trip), and the CSRF token of the page at ``path``."""
+
+    def make(app, user, path: str):
+        client = app.test_client()
+        with client.session_transaction() as sess:
+            sess["_user_id"] = str(user.id)
+        html = client.get(path).get_data(as_text=True)
+        return client, TOKEN_RE.search(html).group(1)
+
+    return make
 
 
 class _Inputs(HTMLParser):

@@ -655,22 +655,17 @@ def test_a_resolution_made_after_the_end_can_still_be_undone(
     assert e.value.code == "competition_closed"
 
 
-def test_comments_are_rate_limited_per_account(db, make_user, make_question, limited_app):
+def test_comments_are_rate_limited_per_account(
+    db, make_user, make_question, limited_app, signed_in
+):
     """A member posting faster than RATELIMIT_COMMENT gets a 429 and nothing is written."""
-    import re
-
     from sqlmodel import select
 
     from forecast.models import Comment
 
     alice = make_user("alice")
     q = make_question()
-    app = limited_app(comment="2 per minute")
-    client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = str(alice.id)
-    html = client.get(f"/questions/{q.id}").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+    client, token = signed_in(limited_app(comment="2 per minute"), alice, f"/questions/{q.id}")
     codes = [
         client.post(
             f"/questions/{q.id}/comments", data={"csrf_token": token, "body": f"take {k}"}

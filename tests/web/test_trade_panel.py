@@ -314,7 +314,7 @@ def test_a_trade_without_the_csrf_token_is_refused(web, scene, public):
     assert web.trades() == 0 and web.balance(alice, public) == public.starting_balance
 
 
-def test_trades_are_rate_limited(limited_app, db, make_user, make_question):
+def test_trades_are_rate_limited(limited_app, signed_in, db, make_user, make_question):
     make_user("admin")
     alice = make_user("alice")
     q = make_question()
@@ -322,12 +322,7 @@ def test_trades_are_rate_limited(limited_app, db, make_user, make_question):
         from forecast.services.questions import outcomes_of
 
         yes = outcomes_of(s, q.id)[0].id
-    app = limited_app(trade="2 per minute")
-    client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = str(alice.id)
-    html = client.get(f"/questions/{q.id}").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+    client, token = signed_in(limited_app(trade="2 per minute"), alice, f"/questions/{q.id}")
     codes = [
         client.post(
             f"/questions/{q.id}/trade",

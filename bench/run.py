@@ -35,19 +35,38 @@ from bench.common import (  # noqa: E402
 )
 
 
-def has_data(url: str, tokens_file: Path) -> bool:
-    if not tokens_file.exists():
-        return False
+def trades_in(url: str) -> int:
+    """How many trades the database holds (0 without a trade table)."""
     from sqlalchemy import create_engine, inspect, text
 
     engine = create_engine(url)
     try:
         if "trade" not in inspect(engine).get_table_names():
-            return False
+            return 0
         with engine.connect() as conn:
-            return bool(conn.execute(text("SELECT count(*) FROM trade")).scalar())
+            return int(conn.execute(text("SELECT count(*) FROM trade")).scalar())
     finally:
         engine.dispose()
+
+
+def has_data(url: str, tokens_file: Path) -> bool:
+    return tokens_file.exists() and trades_in(url) > 0
+
+
+GROWN = 1.5  # a database past this many times its size's trades has drifted
+
+
+def grown(size: str, trades: int) -> str | None:
+    """A warning when earlier runs have grown the data well past its size: each run adds
+    about 2,000 trades a round, and the small size's ratios drift down as it grows."""
+    made = SIZES[size][2]
+    if trades <= GROWN * made:
+        return None
+    return (
+        f"warning: the database holds {trades:,} trades, {trades / made:.1f}x the {size} "
+        f"size's {made:,} (earlier runs add theirs): --generate for numbers comparable "
+        "with a fresh run"
+    )
 
 
 def summarise(rounds: list[dict[str, load.Stats]]) -> list[dict]:
@@ -130,6 +149,9 @@ def main(argv: list[str] | None = None) -> dict:
             ["--size", args.size, "--db", url, "--reset", "--tokens-file", str(tokens_file)]
         )
         result["generate_s"] = gen["seconds"]
+    result["trades_before"] = trades = trades_in(url)
+    if (warning := grown(args.size, trades)) is not None:
+        say(warning)
     granted = top_up_holders(url, tokens_file, "public")
     say(f"token holders topped up to {TOP_UP_TO:g} points: {granted}")
     if (tidied := tidy(url)) is not None:

@@ -326,3 +326,13 @@ def test_the_cpu_probe_counts_each_kind_of_process(monkeypatch):
     assert set(load.CpuProbe.for_site("sqlite:///x.db", None)()) == {"client"}  # --url
     monkeypatch.setattr(load, "postgres_pids", lambda: [os.getpid()])
     assert "database" in pg()
+
+
+def test_a_run_warns_when_earlier_runs_have_grown_its_data():
+    """Each run adds its trades to the database; past 1.5x its size's, run.py says so."""
+    from bench import run
+
+    assert run.grown("small", 2_000) is None and run.grown("small", 3_000) is None
+    warning = run.grown("small", 75_000)
+    assert warning is not None and "75,000 trades, 37.5x the small size's 2,000" in warning
+    assert run.grown("company", 1_006_000) is None

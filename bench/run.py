@@ -49,10 +49,6 @@ def trades_in(url: str) -> int:
         engine.dispose()
 
 
-def has_data(url: str, tokens_file: Path) -> bool:
-    return tokens_file.exists() and trades_in(url) > 0
-
-
 GROWN = 1.5  # a database past this many times its size's trades has drifted
 
 
@@ -143,13 +139,15 @@ def main(argv: list[str] | None = None) -> dict:
     tokens_file = OUT / f"tokens_{args.size}_{kind}.json"
     say = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     result: dict = {"size": args.size, "db": kind, "sizes": SIZES[args.size]}
-    if args.generate or not has_data(url, tokens_file):
+    trades = trades_in(url) if tokens_file.exists() else 0  # no tokens: no data to load
+    if args.generate or not trades:
         say(f"generating {args.size} data in {url.split('@')[-1]}")
         gen = generate.main(
             ["--size", args.size, "--db", url, "--reset", "--tokens-file", str(tokens_file)]
         )
         result["generate_s"] = gen["seconds"]
-    result["trades_before"] = trades = trades_in(url)
+        trades = gen["trades"]  # on a database it reset: all it holds
+    result["trades_before"] = trades
     if (warning := grown(args.size, trades)) is not None:
         say(warning)
     granted = top_up_holders(url, tokens_file, "public")

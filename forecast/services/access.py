@@ -35,30 +35,40 @@ _LOCKED_QUESTION_AND_COMPETITION = _QUESTION_AND_COMPETITION.with_for_update(
 ).execution_options(populate_existing=True)
 
 
-def get_competition(session: Session, slug: str) -> Competition:
+def _slug_of(slug: object) -> str:
+    """``slug`` as a competition's slug could be; NotFound when it cannot be one."""
     if not isinstance(slug, str) or has_nul(slug):
         raise NotFound("No such competition.")
-    comp = session.exec(_BY_SLUG, params={"slug": slug}).first()
+    return slug
+
+
+def get_competition(session: Session, slug: str) -> Competition:
+    comp = session.exec(_BY_SLUG, params={"slug": _slug_of(slug)}).first()
     if comp is None:
         raise NotFound("No such competition.")
     return comp
 
 
-_C = Competition.__table__
-_COMPETITION_NAMES = [c.key for c in _C.columns]
-_BY_SLUG_ROW = Prepared(select(*_C.columns).where(_C.c.slug == bindparam("slug")))
+# What a page reads of a competition as a plain row, in table order (competition_of).
+COMPETITION_COLUMNS = tuple(Competition.__table__.columns)
+_BY_SLUG_ROW = Prepared(
+    select(*COMPETITION_COLUMNS).where(Competition.__table__.c.slug == bindparam("slug"))
+)
+
+
+def competition_of(row) -> Competition:  # noqa: ANN001
+    """A db.detached Competition from its COMPETITION_COLUMNS' values, in order."""
+    return detached(Competition, {c.key: v for c, v in zip(COMPETITION_COLUMNS, row, strict=True)})
 
 
 def read_competition(session: Session, slug: str) -> Competition:
     """``get_competition`` for a page that only shows it (its competition pages, the
     leaderboard, a portfolio): a db.detached object, read on the DBAPI cursor, a
     fraction of an ORM load's cost.  Read it; never change it or add it to a session."""
-    if not isinstance(slug, str) or has_nul(slug):
-        raise NotFound("No such competition.")
-    row = _BY_SLUG_ROW.first(session, {"slug": slug})
+    row = _BY_SLUG_ROW.first(session, {"slug": _slug_of(slug)})
     if row is None:
         raise NotFound("No such competition.")
-    return detached(Competition, dict(zip(_COMPETITION_NAMES, row, strict=True)))
+    return competition_of(row)
 
 
 def membership(

@@ -194,11 +194,10 @@ _OUTCOME_ROWS = Prepared(
     select(*_OUTCOME_COLUMNS).where(_O.c.question_id == bindparam("qid")).order_by(_O.c.position)
 )
 _QUESTION_NAMES = [c.key for c in _Q.columns]
-_COMPETITION_NAMES = [c.key for c in _C.columns]
 # A question page's reads as one statement: the question, its competition, and its
 # outcomes in order (a row each, the question's and competition's columns repeated).
 _PAGE_ROWS = Prepared(
-    select(*_Q.columns, *_C.columns, *_OUTCOME_COLUMNS)
+    select(*_Q.columns, *access.COMPETITION_COLUMNS, *_OUTCOME_COLUMNS)
     .join(_C, _C.c.id == _Q.c.competition_id)
     .outerjoin(_O, _O.c.question_id == _Q.c.id)
     .where(_Q.c.id == bindparam("qid"))
@@ -216,9 +215,9 @@ def viewable_with_outcomes(
     rows = _PAGE_ROWS.rows(session, {"qid": access.question_id_of(question_id)})
     if not rows:
         raise NotFound("No such question.")
-    first, nq, nc = rows[0], len(_QUESTION_NAMES), len(_COMPETITION_NAMES)
+    first, nq, nc = rows[0], len(_QUESTION_NAMES), len(access.COMPETITION_COLUMNS)
     question = detached(Question, dict(zip(_QUESTION_NAMES, first[:nq], strict=True)))
-    comp = detached(Competition, dict(zip(_COMPETITION_NAMES, first[nq : nq + nc], strict=True)))
+    comp = access.competition_of(first[nq : nq + nc])
     if not access.can_view(session, user_id, comp):
         raise NotFound("No such question.")
     outcomes = [OutcomeRow(*r[nq + nc :]) for r in rows if r[nq + nc] is not None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
 login_manager = LoginManager()
@@ -28,8 +28,6 @@ def _limit_key() -> str:
 
 def user_key() -> str:
     """Rate-limit a signed-in person's actions by their account, wherever they come from."""
-    from flask_login import current_user
-
     return f"user:{current_user.id}" if current_user.is_authenticated else "anon"
 
 

@@ -360,10 +360,16 @@ def _kept(store: OrderedDict, limit: int, key: tuple, draw):
     if (hit := store.get(key)) is not None:
         store.move_to_end(key)
         return hit
-    hit = store[key] = draw()
+    return _remember(store, limit, key, draw())
+
+
+def _remember(store: OrderedDict, limit: int, key: tuple, value):
+    """Keep ``value`` as ``store``'s last used, forgetting the oldest past ``limit``."""
+    store[key] = value
+    store.move_to_end(key)
     while len(store) > limit:
         store.popitem(last=False)
-    return hit
+    return value
 
 
 def _question_key(kind: str, session, question, *more) -> tuple:
@@ -449,11 +455,7 @@ def _latest_trades(session, question: Question) -> list[dict]:
         trades = [*new, *hit[1]][: queries.RECENT_TRADES]
     else:
         trades = queries.recent_trades(session, question)
-    _LATEST[key] = (count, trades)
-    _LATEST.move_to_end(key)
-    while len(_LATEST) > LATEST_KEPT:
-        _LATEST.popitem(last=False)
-    return trades
+    return _remember(_LATEST, LATEST_KEPT, key, (count, trades))[1]
 
 
 # Each recent trade's table row as drawn, by database, trade (its id and time, as a

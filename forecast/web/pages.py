@@ -390,8 +390,24 @@ def _now_step() -> datetime:
     return now - timedelta(seconds=now.second % NOW_STEP)
 
 
-def _chart(session, question: Question, outcomes: list, status: str, recent: list[dict]) -> object:
-    """The probability history chart, drawn once per trade (and every minute while open).
+class _Later:
+    """A part of the full question page that is the same for every viewer, drawn (and kept,
+    see _drawn) when the template shows it: htmx's fragments never do."""
+
+    __slots__ = ("key", "draw")
+
+    def __init__(self, key: tuple, draw) -> None:
+        self.key, self.draw = key, draw
+
+    def __html__(self) -> Markup:
+        return _drawn(self.key, lambda: Markup(self.draw()))
+
+
+def _chart(
+    session, question: Question, outcomes: list, status: str, recent: list[dict], latest: str | None
+) -> tuple[Markup, _Later]:
+    """The probability history chart, drawn once per trade (and every minute while open),
+    and the full page's figure of it, whose caption says when the ``latest`` move was.
     ``recent``: the recent trades the page shows (read after ``question``), which carry
     the trades a kept history has yet to take in, mostly."""
     now = _now_step()
@@ -418,7 +434,12 @@ def _chart(session, question: Question, outcomes: list, status: str, recent: lis
         )
 
     key = _question_key("chart", session, question, status, end, question.title, labels)
-    return _drawn(key, draw)
+    chart = _drawn(key, draw)
+    figure = _Later(
+        ("chart-html", *key, latest),
+        lambda: render_template("partials/_chart.html", chart=chart, latest=latest, oob=False),
+    )
+    return chart, figure
 
 
 def _recent_trades(session, question: Question) -> tuple[list[dict], list[Markup], Markup]:
@@ -492,15 +513,37 @@ def _market_context(
     status = effective_status(question)
     member = _member(comp)
     positions = queries.positions(session, member, question) if member is not None else []
+    rows = [
+        {"id": o.id, "label": o.label, "probability": probs[o.id], "index": k}
+        for k, o in enumerate(outcomes)
+    ]
+    latest = _relative(recent[0][0]["at"]) if recent[0] else None  # "2 minutes ago"
+    chart, chart_html = _chart(session, question, outcomes, status, recent[0], latest)
+    labels = tuple(o.label for o in outcomes)
     return {
         "question": question,
         "competition": comp,
         "status": status,
-        "outcomes": [
-            {"id": o.id, "label": o.label, "probability": probs[o.id], "index": k}
-            for k, o in enumerate(outcomes)
-        ],
-        "chart": _chart(session, question, outcomes, status, recent[0]),
+        "outcomes": rows,
+        "chart": chart,
+        "latest": latest,
+        "probability_html": _Later(
+            _question_key("probability-html", session, question, labels),
+            lambda: render_template("partials/_probability.html", outcomes=rows, oob=False),
+        ),
+        "chart_html": chart_html,
+        "about_html": _Later(
+            (
+                "about-html",
+                str(session.get_bind().url),
+                question.id,
+                question.created_at,
+                question.description,
+                question.resolution_criteria,
+                question.source,
+            ),
+            lambda: render_template("partials/_about.html", question=question),
+        ),
         "member": member,
         "positions": positions,
         "held": {p["outcome"]: p["shares"] for p in positions},

@@ -298,3 +298,63 @@ def test_comments_written_without_a_version_show_within_a_minute(
     comments_web._COMMENTS.clear()
     page()
     assert not comments_web._COMMENTS  # too long to keep
+
+
+def _rendered(app) -> list[str]:
+    """The names of the templates rendered from now on (Flask's template_rendered signal)."""
+    from flask import template_rendered
+
+    names: list[str] = []
+
+    def record(sender, template, context, **extra):  # noqa: ANN001, ANN202
+        names.append(template.name)
+
+    template_rendered.connect(record, app, weak=False)
+    return names
+
+
+SHARED_PARTS = ("partials/_probability.html", "partials/_chart.html", "partials/_about.html")
+
+
+@pytest.mark.usefixtures("steady_clock")
+def test_the_parts_every_viewer_sees_are_drawn_once_per_trade(
+    app, web, make_user, make_question, buy, signed_in
+):
+    """The probabilities, the chart's figure and the question's text are drawn for the
+    first view and kept (pages._Later) for everyone's next, signed in or not; a trade
+    draws them again, and what each viewer sees of their own still is theirs."""
+    from forecast.web import pages
+
+    alice = make_user("alice")
+    q = make_question(description="Whether the <deal> closes.")
+    yes, no = web.outcomes(q)
+    buy(alice, q, yes, spend=5)
+    page = f"/questions/{q.id}"
+    first = web.client.get(page).get_data(as_text=True)
+    names = _rendered(app)
+    again = web.client.get(page).get_data(as_text=True)
+    assert again == first and not [n for n in names if n in SHARED_PARTS], names
+    member, _ = signed_in(app, alice, page)
+    mine = member.get(page).get_data(as_text=True)
+    assert not [n for n in names if n in SHARED_PARTS], names
+    assert 'id="balance"' in mine and 'id="balance"' not in first  # hers, drawn for her
+    assert "Log in to see what you hold." in first and "Log in to see" not in mine
+    assert "Whether the &lt;deal&gt; closes." in mine  # escaped, as drawn
+    buy(alice, q, no, spend=20)
+    names.clear()
+    after = web.client.get(page).get_data(as_text=True)
+    assert sorted(n for n in names if n in SHARED_PARTS) == sorted(SHARED_PARTS[:2])  # not the text
+    pages._DRAWN.clear()
+    assert web.client.get(page).get_data(as_text=True) == after  # as drawn afresh
+    assert _chart(after) != _chart(first)
+
+
+@pytest.mark.usefixtures("steady_clock")
+def test_htmx_fragments_of_the_question_page_draw_none_of_the_shared_parts(
+    app, web, make_question
+):
+    q = make_question()
+    names = _rendered(app)
+    r = web.client.get(f"/questions/{q.id}/trade?mode=sell", headers={"HX-Request": "true"})
+    assert r.status_code == 200 and names[-1] == "partials/_trade_panel.html", names
+    assert not [n for n in names if n in SHARED_PARTS], names

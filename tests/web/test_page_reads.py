@@ -350,9 +350,7 @@ def test_the_parts_every_viewer_sees_are_drawn_once_per_trade(
 
 
 @pytest.mark.usefixtures("steady_clock")
-def test_htmx_fragments_of_the_question_page_draw_none_of_the_shared_parts(
-    app, web, make_question
-):
+def test_htmx_fragments_of_the_question_page_draw_none_of_the_shared_parts(app, web, make_question):
     q = make_question()
     names = _rendered(app)
     r = web.client.get(f"/questions/{q.id}/trade?mode=sell", headers={"HX-Request": "true"})

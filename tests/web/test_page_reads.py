@@ -102,6 +102,7 @@ def test_a_redrawn_recent_trades_table_draws_only_the_new_rows(
     assert table.index(">bob<") < table.index(">alice<")  # newest first
     pages._ROWS.clear()
     pages._DRAWN.clear()
+    pages._PARTS.clear()
     pages._LATEST.clear()
     afresh = _recent_trades_section(client.get(f"/questions/{q.id}").get_data(as_text=True))
     assert afresh == table and drawn == [first, second, second, first]
@@ -136,6 +137,7 @@ def test_the_recent_trades_are_read_once_each(app, web, make_user, make_question
     def afresh() -> str:
         pages._ROWS.clear()
         pages._DRAWN.clear()
+        pages._PARTS.clear()
         pages._LATEST.clear()
         return view()[0]
 
@@ -192,6 +194,7 @@ def test_a_redrawn_chart_takes_the_new_trades_from_the_recent_trades(
     assert len(since) == (0 if trades_since < queries.RECENT_TRADES else 1), seen
     queries._HISTORIES.clear()
     pages._DRAWN.clear()
+    pages._PARTS.clear()
     assert _chart(client.get(f"/questions/{q.id}").get_data(as_text=True)) == chart
 
 
@@ -345,6 +348,7 @@ def test_the_parts_every_viewer_sees_are_drawn_once_per_trade(
     after = web.client.get(page).get_data(as_text=True)
     assert sorted(n for n in names if n in SHARED_PARTS) == sorted(SHARED_PARTS[:2])  # not the text
     pages._DRAWN.clear()
+    pages._PARTS.clear()
     assert web.client.get(page).get_data(as_text=True) == after  # as drawn afresh
     assert _chart(after) != _chart(first)
 

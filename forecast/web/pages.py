@@ -612,12 +612,25 @@ def _panel_context(
         "message": message,
         "closed_reason": closed_reason,
         "can_trade": can_trade,
-        "join_url": _join_url(comp),
-        "login_url": url_for("auth.login", next=url_for("pages.question", question_id=question.id)),
-        "register_url": url_for(
-            "auth.register", next=url_for("pages.question", question_id=question.id)
-        ),
+        **_panel_links(question, comp, ctx["member"], closed_reason),
     }
+
+
+def _panel_links(
+    question: Question, comp: Competition, member: Membership | None, closed_reason: str | None
+) -> dict[str, str | None]:
+    """The links the trade panel shows instead of a form: log in or register (and come
+    back here) for a visitor, join for a signed-in player who is not a member."""
+    links = dict.fromkeys(("login_url", "register_url", "join_url"))
+    if closed_reason is not None or member is not None:
+        return links
+    if current_user.is_authenticated:
+        links["join_url"] = _join_url(comp)
+    else:
+        here = url_for("pages.question", question_id=question.id)
+        links["login_url"] = url_for("auth.login", next=here)
+        links["register_url"] = url_for("auth.register", next=here)
+    return links
 
 
 def _question_page(
@@ -648,7 +661,9 @@ def _question_page(
             "moderate.resolve",
             f"/moderate/questions/{question.id}/resolve",
             question_id=question.id,
-        ),
+        )
+        if moderator
+        else None,
         **ctx,
         **comments_context(question),
     )

@@ -212,6 +212,10 @@ def test_anonymous_and_non_members_see_how_to_trade(web, tx, make_user, make_que
     q = make_question(competition=comp)
     html = web.client.get(f"/questions/{q.id}").get_data(as_text=True)
     assert "Log in</a> or <a" in html and 'id="trade-form"' not in html
+    back = f"next=/questions/{q.id}"  # each link comes back here
+    assert f'href="/login?{back}">Log in</a> or' in html
+    assert f'href="/register?{back}">create an account</a>' in html
+    assert ">Moderate</a>" not in html
     web.login(make_user("visitor"))
     html = web.client.get(f"/questions/{q.id}").get_data(as_text=True)
     assert "Join it</a> to trade" in html and "/c/office/join" in html

@@ -390,12 +390,13 @@ def _now_step() -> datetime:
     return now - timedelta(seconds=now.second % NOW_STEP)
 
 
-# The full question page's parts that are the same for every viewer (its probabilities,
-# its chart's figure, its text), the last PARTS_KEPT used: three parts of 340 questions,
-# about 5 MB.  A store of their own, so that a round of every question's page does not
-# push the charts out of _DRAWN.
+# The full question page's parts that are the same for every viewer and drawn apart
+# from its chart (its probabilities and its text), the last PARTS_KEPT used: two parts
+# of 320 questions, about 2 MB.  A store of their own, so that a round of every
+# question's page does not push the charts out of _DRAWN.  (The chart's figure is not
+# among them: it would keep each chart twice, for 1 % of a view.)
 _PARTS: OrderedDict[tuple, Markup] = OrderedDict()
-PARTS_KEPT = 1024
+PARTS_KEPT = 640
 
 
 class _Later:
@@ -411,11 +412,8 @@ class _Later:
         return _kept(_PARTS, PARTS_KEPT, self.key, lambda: Markup(self.draw()))
 
 
-def _chart(
-    session, question: Question, outcomes: list, status: str, recent: list[dict], latest: str | None
-) -> tuple[Markup, _Later]:
-    """The probability history chart, drawn once per trade (and every minute while open),
-    and the full page's figure of it, whose caption says when the ``latest`` move was.
+def _chart(session, question: Question, outcomes: list, status: str, recent: list[dict]) -> Markup:
+    """The probability history chart, drawn once per trade (and every minute while open).
     ``recent``: the recent trades the page shows (read after ``question``), which carry
     the trades a kept history has yet to take in, mostly."""
     now = _now_step()
@@ -442,12 +440,7 @@ def _chart(
         )
 
     key = _question_key("chart", session, question, status, end, question.title, labels)
-    chart = _drawn(key, draw)
-    figure = _Later(
-        ("chart-html", *key, latest),
-        lambda: render_template("partials/_chart.html", chart=chart, latest=latest, oob=False),
-    )
-    return chart, figure
+    return _drawn(key, draw)
 
 
 def _recent_trades(session, question: Question) -> tuple[list[dict], list[Markup], Markup]:
@@ -525,21 +518,18 @@ def _market_context(
         {"id": o.id, "label": o.label, "probability": probs[o.id], "index": k}
         for k, o in enumerate(outcomes)
     ]
-    latest = _relative(recent[0][0]["at"]) if recent[0] else None  # "2 minutes ago"
-    chart, chart_html = _chart(session, question, outcomes, status, recent[0], latest)
     labels = tuple(o.label for o in outcomes)
     return {
         "question": question,
         "competition": comp,
         "status": status,
         "outcomes": rows,
-        "chart": chart,
-        "latest": latest,
+        "chart": _chart(session, question, outcomes, status, recent[0]),
+        "latest": _relative(recent[0][0]["at"]) if recent[0] else None,  # "2 minutes ago"
         "probability_html": _Later(
             _question_key("probability-html", session, question, labels),
             lambda: render_template("partials/_probability.html", outcomes=rows, oob=False),
         ),
-        "chart_html": chart_html,
         "about_html": _Later(
             (
                 "about-html",

@@ -316,14 +316,14 @@ def _rendered(app) -> list[str]:
     return names
 
 
-SHARED_PARTS = ("partials/_probability.html", "partials/_chart.html", "partials/_about.html")
+SHARED_PARTS = ("partials/_probability.html", "partials/_about.html")
 
 
 @pytest.mark.usefixtures("steady_clock")
 def test_the_parts_every_viewer_sees_are_drawn_once_per_trade(
     app, web, make_user, make_question, buy, signed_in
 ):
-    """The probabilities, the chart's figure and the question's text are drawn for the
+    """The probabilities and the question's text are drawn for the
     first view and kept (pages._Later) for everyone's next, signed in or not; a trade
     draws them again, and what each viewer sees of their own still is theirs."""
     from forecast.web import pages
@@ -346,7 +346,7 @@ def test_the_parts_every_viewer_sees_are_drawn_once_per_trade(
     buy(alice, q, no, spend=20)
     names.clear()
     after = web.client.get(page).get_data(as_text=True)
-    assert sorted(n for n in names if n in SHARED_PARTS) == sorted(SHARED_PARTS[:2])  # not the text
+    assert [n for n in names if n in SHARED_PARTS] == ["partials/_probability.html"]  # not the text
     pages._DRAWN.clear()
     pages._PARTS.clear()
     assert web.client.get(page).get_data(as_text=True) == after  # as drawn afresh

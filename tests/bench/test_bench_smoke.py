@@ -336,3 +336,20 @@ def test_a_run_warns_when_earlier_runs_have_grown_its_data():
     warning = run.grown("small", 75_000)
     assert warning is not None and "75,000 trades, 37.5x the small size's 2,000" in warning
     assert run.grown("company", 1_006_000) is None
+
+
+def test_instruction_counts_are_read_from_each_labelled_dump(tmp_path):
+    """bench/instructions.py reads callgrind's dumps (one per target, labelled by
+    ``callgrind_control -d``); the final dump at exit, unlabelled, is no target's."""
+    from bench.instructions import counted
+
+    def dump(n: int, trigger: str, total: int) -> None:
+        (tmp_path / f"cg.out.{n}").write_text(
+            f"# callgrind format\nversion: 1\ndesc: Trigger: {trigger}\n\n"
+            f"events: Ir\nsummary: 0\n\nfl=x.c\nfn=f\n1 {total}\n\ntotals: {total}\n"
+        )
+
+    dump(1, "dump question-kept", 2_000_000)
+    dump(2, "dump floor-page", 900_000)
+    (tmp_path / "cg.out").write_text("desc: Trigger: Program termination\ntotals: 5\n")
+    assert counted(tmp_path) == {"question-kept": 2_000_000, "floor-page": 900_000}

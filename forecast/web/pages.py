@@ -392,9 +392,10 @@ def _now_step() -> datetime:
 
 # The full question page's parts that are the same for every viewer and drawn apart
 # from its chart (its probabilities and its text), the last PARTS_KEPT used: two parts
-# of 320 questions, about 2 MB.  A store of their own, so that a round of every
-# question's page does not push the charts out of _DRAWN.  (The chart's figure is not
-# among them: it would keep each chart twice, for 1 % of a view.)
+# of 320 questions, about 3 MB (the text's key holds the text).  A store of their own,
+# so that a round of every question's page does not push the charts out of _DRAWN.
+# (The chart's figure is not among them: it would keep each chart twice, for 1 % of a
+# view.)
 _PARTS: OrderedDict[tuple, Markup] = OrderedDict()
 PARTS_KEPT = 640
 
@@ -518,7 +519,6 @@ def _market_context(
         {"id": o.id, "label": o.label, "probability": probs[o.id], "index": k}
         for k, o in enumerate(outcomes)
     ]
-    labels = tuple(o.label for o in outcomes)
     return {
         "question": question,
         "competition": comp,
@@ -526,20 +526,13 @@ def _market_context(
         "outcomes": rows,
         "chart": _chart(session, question, outcomes, status, recent[0]),
         "latest": _relative(recent[0][0]["at"]) if recent[0] else None,  # "2 minutes ago"
+        # Each kept by all it shows, so it is drawn again exactly when that changes.
         "probability_html": _Later(
-            _question_key("probability-html", session, question, labels),
+            ("probability", *((o["id"], o["label"], o["probability"]) for o in rows)),
             lambda: render_template("partials/_probability.html", outcomes=rows, oob=False),
         ),
         "about_html": _Later(
-            (
-                "about-html",
-                str(session.get_bind().url),
-                question.id,
-                question.created_at,
-                question.description,
-                question.resolution_criteria,
-                question.source,
-            ),
+            ("about", question.description, question.resolution_criteria, question.source),
             lambda: render_template("partials/_about.html", question=question),
         ),
         "member": member,

@@ -64,6 +64,42 @@ def _open_questions(url: str) -> list[tuple[int, int]]:
         engine.dispose()
 
 
+def in_process_client(url: str):  # noqa: ANN201
+    """A test client of the app on ``url``, as the benchmark serves it (the floor on, rate
+    limits off)."""
+    os.environ.update(
+        FORECAST_DATABASE_URL=url,
+        FORECAST_RATELIMIT="off",
+        FORECAST_BENCH_FLOOR="1",
+        FORECAST_INSTANCE_PATH=str(OUT / "instance"),
+    )
+    from forecast import create_app
+
+    return create_app().test_client()
+
+
+def bench_tokens(url: str, size: str, tokens_file: Path | None = None) -> list[str]:
+    """The API tokens bench/generate.py wrote for ``url``'s data."""
+    kind = "sqlite" if url.startswith("sqlite") else "pg"
+    path = tokens_file or OUT / f"tokens_{size}_{kind}.json"
+    return [t["token"] for t in json.loads(path.read_text())["tokens"]]
+
+
+def trade_as_next_holder(client, tokens: list[str], k: int, qid: int, oid: int) -> None:  # noqa: ANN001
+    """Trade 0.01 points through the API as the first token holder from the ``k``-th on
+    with points left; exits when none could."""
+    for j in range(len(tokens)):
+        r = client.post(
+            f"/api/v1/questions/{qid}/trades",
+            json={"outcome": oid, "spend": 0.01},
+            headers={"Authorization": f"Bearer {tokens[(k + j) % len(tokens)]}"},
+        )
+        if r.status_code != 409:
+            break
+    if r.status_code != 201:
+        sys.exit(f"trade: {r.status_code} {r.get_data(as_text=True)[:200]}")
+
+
 def leaderboard_compute(url: str) -> None:
     from sqlmodel import Session, create_engine, select
 
@@ -104,22 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.target == "leaderboard-compute":
         leaderboard_compute(url)
         return
-    os.environ.update(
-        FORECAST_DATABASE_URL=url,
-        FORECAST_RATELIMIT="off",
-        FORECAST_BENCH_FLOOR="1",
-        FORECAST_INSTANCE_PATH=str(OUT / "instance"),
-    )
-    from forecast import create_app
-
-    app = create_app()
-    client = app.test_client()
+    client = in_process_client(url)
     questions = _open_questions(url)
-    kind = "sqlite" if url.startswith("sqlite") else "pg"
     tokens: list[str] = []
     if args.target in ("trade", "question-traded"):
-        path = args.tokens_file or OUT / f"tokens_{args.size}_{kind}.json"
-        tokens = [t["token"] for t in json.loads(path.read_text())["tokens"]]
+        tokens = bench_tokens(url, args.size, args.tokens_file)
 
     profile: cProfile.Profile | None = None
     untimed = [0.0]  # seconds spent on requests that are not the target (question-traded)
@@ -140,17 +165,8 @@ def main(argv: list[str] | None = None) -> None:
             if profile is not None:
                 profile.disable()
             started = time.perf_counter()
-            for j in range(len(tokens)):  # the next token holder with points left
-                trade = client.post(
-                    f"/api/v1/questions/{qid}/trades",
-                    json={"outcome": oid, "spend": 0.01},
-                    headers={"Authorization": f"Bearer {tokens[(k + j) % len(tokens)]}"},
-                )
-                if trade.status_code != 409:
-                    break
+            trade_as_next_holder(client, tokens, k, qid, oid)
             untimed[0] += time.perf_counter() - started
-            if trade.status_code != 201:
-                sys.exit(f"trade: {trade.status_code} {trade.get_data(as_text=True)[:200]}")
             if profile is not None:
                 profile.enable()
             r = client.get(f"/questions/{qid}")

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import re
 import subprocess
@@ -41,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import OUT, SIZES, database_url  # noqa: E402
+from bench.common import SIZES, database_url  # noqa: E402
 
 TARGETS = (
     "floor-page",
@@ -74,25 +73,21 @@ def _control(*args: str) -> None:
 
 def measure(args: argparse.Namespace) -> None:
     """Under valgrind: set up, then count each target's requests, one dump each."""
-    url = database_url(args.db, args.size)
-    os.environ.update(
-        FORECAST_DATABASE_URL=url,
-        FORECAST_RATELIMIT="off",
-        FORECAST_BENCH_FLOOR="1",
-        FORECAST_INSTANCE_PATH=str(OUT / "instance"),
+    from bench.hotspots import (
+        _open_questions,
+        bench_tokens,
+        in_process_client,
+        trade_as_next_holder,
     )
-    from bench.hotspots import _open_questions
-    from forecast import create_app
     from forecast.web import pages
 
-    client = create_app().test_client()
+    url = database_url(args.db, args.size)
+    client = in_process_client(url)
     questions = _open_questions(url)
     if not questions:
         sys.exit(f"no open questions in {url}: run bench/generate.py first")
     chosen = [questions[k % len(questions)] for k in range(args.requests)]
-    kind = "sqlite" if url.startswith("sqlite") else "pg"
-    tokens_file = args.tokens_file or OUT / f"tokens_{args.size}_{kind}.json"
-    tokens = [t["token"] for t in json.loads(tokens_file.read_text())["tokens"]]
+    tokens = bench_tokens(url, args.size, args.tokens_file)
     turn = iter(range(10**9))
 
     def get(path: str) -> None:
@@ -101,16 +96,7 @@ def measure(args: argparse.Namespace) -> None:
             sys.exit(f"{path}: {r.status_code}")
 
     def trade(qid: int, oid: int) -> None:
-        for _ in range(len(tokens)):  # the next token holder with points left
-            r = client.post(
-                f"/api/v1/questions/{qid}/trades",
-                json={"outcome": oid, "spend": 0.01},
-                headers={"Authorization": f"Bearer {tokens[next(turn) % len(tokens)]}"},
-            )
-            if r.status_code != 409:
-                break
-        if r.status_code != 201:
-            sys.exit(f"trade: {r.status_code} {r.get_data(as_text=True)[:200]}")
+        trade_as_next_holder(client, tokens, next(turn), qid, oid)
 
     def write() -> None:
         if client.post("/_bench/write").status_code != 201:

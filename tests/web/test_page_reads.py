@@ -27,6 +27,15 @@ def _statements(app, monkeypatch) -> list[str]:
     return seen
 
 
+def _forget_drawn() -> None:
+    """Forget everything the pages keep drawn and read, so the next view draws afresh."""
+    from forecast.services import queries
+    from forecast.web import pages
+
+    for kept in (pages._DRAWN, pages._PARTS, pages._ROWS, pages._LATEST, queries._HISTORIES):
+        kept.clear()
+
+
 @pytest.fixture
 def steady_clock(monkeypatch):
     """Pages take "now" to the minute (pages._now_step), in the keys of what they keep
@@ -100,10 +109,7 @@ def test_a_redrawn_recent_trades_table_draws_only_the_new_rows(
     table = _recent_trades_section(client.get(f"/questions/{q.id}").get_data(as_text=True))
     assert drawn == [first, second]  # the first row drawn once, for the first view
     assert table.index(">bob<") < table.index(">alice<")  # newest first
-    pages._ROWS.clear()
-    pages._DRAWN.clear()
-    pages._PARTS.clear()
-    pages._LATEST.clear()
+    _forget_drawn()
     afresh = _recent_trades_section(client.get(f"/questions/{q.id}").get_data(as_text=True))
     assert afresh == table and drawn == [first, second, second, first]
 
@@ -135,10 +141,7 @@ def test_the_recent_trades_are_read_once_each(app, web, make_user, make_question
         return table, _table_reads(seen)
 
     def afresh() -> str:
-        pages._ROWS.clear()
-        pages._DRAWN.clear()
-        pages._PARTS.clear()
-        pages._LATEST.clear()
+        _forget_drawn()
         return view()[0]
 
     def trade(k: int) -> None:
@@ -178,7 +181,6 @@ def test_a_redrawn_chart_takes_the_new_trades_from_the_recent_trades(
     read anyway (queries.history_columns' ``newest``); more than the table holds are
     read.  Either way the chart is the one drawn from the whole history afresh."""
     from forecast.services import queries
-    from forecast.web import pages
 
     alice, bob = make_user("alice"), make_user("bob")
     q, other = make_question(), make_question(title="Another question?")
@@ -192,9 +194,7 @@ def test_a_redrawn_chart_takes_the_new_trades_from_the_recent_trades(
     chart = _chart(client.get(f"/questions/{q.id}").get_data(as_text=True))
     since = [s for s in seen if "trade.id >" in s and "username" not in s]  # not the table's
     assert len(since) == (0 if trades_since < queries.RECENT_TRADES else 1), seen
-    queries._HISTORIES.clear()
-    pages._DRAWN.clear()
-    pages._PARTS.clear()
+    _forget_drawn()
     assert _chart(client.get(f"/questions/{q.id}").get_data(as_text=True)) == chart
 
 
@@ -326,7 +326,6 @@ def test_the_parts_every_viewer_sees_are_drawn_once_per_trade(
     """The probabilities and the question's text are drawn for the
     first view and kept (pages._Later) for everyone's next, signed in or not; a trade
     draws them again, and what each viewer sees of their own still is theirs."""
-    from forecast.web import pages
 
     alice = make_user("alice")
     q = make_question(description="Whether the <deal> closes.")
@@ -347,8 +346,7 @@ def test_the_parts_every_viewer_sees_are_drawn_once_per_trade(
     names.clear()
     after = web.client.get(page).get_data(as_text=True)
     assert [n for n in names if n in SHARED_PARTS] == ["partials/_probability.html"]  # not the text
-    pages._DRAWN.clear()
-    pages._PARTS.clear()
+    _forget_drawn()
     assert web.client.get(page).get_data(as_text=True) == after  # as drawn afresh
     assert _chart(after) != _chart(first)
 

@@ -444,12 +444,14 @@ def _chart(session, question: Question, outcomes: list, status: str, recent: lis
     return _drawn(key, draw)
 
 
-def _recent_trades(session, question: Question) -> tuple[list[dict], list[Markup], Markup]:
+def _recent_trades(
+    session, question: Question, outcomes: list[OutcomeRow]
+) -> tuple[list[dict], list[Markup], Markup]:
     """The latest trades, their rows and their table, read and drawn once per trade (and
     every minute)."""
 
     def draw():
-        trades = _latest_trades(session, question)
+        trades = _latest_trades(session, question, outcomes)
         rows = _trade_rows(session, trades)
         html = render_template("partials/_recent_trades.html", recent_trade_rows=rows, oob=False)
         return trades, rows, Markup(html)
@@ -465,7 +467,7 @@ _LATEST: OrderedDict[tuple, tuple[int, list[dict]]] = OrderedDict()
 LATEST_KEPT = 512
 
 
-def _latest_trades(session, question: Question) -> list[dict]:
+def _latest_trades(session, question: Question, outcomes: list[OutcomeRow]) -> list[dict]:
     """queries.recent_trades of ``question`` as of its trade count, read once per trade."""
     key = (str(session.get_bind().url), question.id, question.created_at)
     count = question.trade_count
@@ -473,11 +475,12 @@ def _latest_trades(session, question: Question) -> list[dict]:
     if hit is not None and hit[0] == count:
         _LATEST.move_to_end(key)
         return hit[1]
+    labels = {o.id: o.label for o in outcomes}
     if hit is not None and hit[0] < count and hit[1]:
-        new = queries.recent_trades(session, question, after=hit[1][0]["id"])
+        new = queries.recent_trades(session, question, labels, after=hit[1][0]["id"])
         trades = [*new, *hit[1]][: queries.RECENT_TRADES]
     else:
-        trades = queries.recent_trades(session, question)
+        trades = queries.recent_trades(session, question, labels)
     return _remember(_LATEST, LATEST_KEPT, key, (count, trades))[1]
 
 
@@ -508,9 +511,9 @@ def _market_context(
     """What the probability list, chart, position and recent trades need (``outcomes``:
     the question's, when the caller read them with it)."""
     session = get_session()
-    recent = _recent_trades(session, question)
     if outcomes is None:
         outcomes = outcome_rows(session, question.id)
+    recent = _recent_trades(session, question, outcomes)
     probs = queries.probabilities(question, outcomes)
     status = effective_status(question)
     member = _member(comp)

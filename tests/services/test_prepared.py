@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from forecast.db import Prepared
-from forecast.models import Membership, Trade, User, utcnow
+from forecast.models import Membership, Question, Trade, User, utcnow
 from forecast.services import queries, trading
 from forecast.services.questions import outcomes_of
 
@@ -264,6 +264,38 @@ def test_the_recent_trades_limit_is_written_into_the_statement(db):
     compiled = queries._RECENT_TRADES.compiled_for(dialect)
     assert f"LIMIT {queries.RECENT_TRADES}" in compiled.sql
     assert compiled.required == {"qid"}  # the question, and nothing else, is bound
+
+
+def test_the_recent_trades_take_their_outcomes_labels_from_the_caller(
+    db, tx, make_user, make_question
+):
+    """The read joins the accounts but not the outcomes: the page has read the question's
+    outcomes already, and PostgreSQL hashed the whole outcome table for the join (0.29 →
+    0.12 ms a read at company size).  Each trade still shows its own outcome's label."""
+    alice = make_user("alice")
+    q = make_question()
+    with db.session() as s:
+        yes, no = (o.id for o in outcomes_of(s, q.id))
+    for outcome in (yes, no):
+        tx(
+            lambda s, o=outcome: trading.trade(
+                session=s,
+                user_id=alice.id,
+                question_id=q.id,
+                order=trading.parse_order(outcome_id=o, spend="2"),
+            )
+        )
+    sql = queries._RECENT_TRADES.compiled_for(db.engine.dialect).sql.replace('"', "")
+    assert "JOIN user" in sql and "outcome " not in sql.split("FROM", 1)[1]
+    with db.session() as s:
+        question = s.get(Question, q.id)
+        shown = queries.recent_trades(s, question, {yes: "Sure", no: "Never"})
+        assert [(t["outcome_id"], t["outcome"], t["username"]) for t in shown] == [
+            (no, "Never", "alice"),
+            (yes, "Sure", "alice"),
+        ]
+        after = queries.recent_trades(s, question, {yes: "Sure", no: "Never"}, after=shown[1]["id"])
+        assert [t["id"] for t in after] == [shown[0]["id"]]
 
 
 def test_after_a_failed_flush_a_prepared_statement_says_roll_back(db, make_user):

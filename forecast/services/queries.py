@@ -229,7 +229,10 @@ def history_series(
     packed = _sampled(session, question, max_points)
     if packed is not None and key in packed.keys:
         return packed.series(key)
-    return [pt["probabilities"][key] for pt in history(session, question, max_points=max_points)]
+    # A point without this outcome (not one shape: a row written by hand) draws at 0, as
+    # history_columns draws it, rather than failing the page.
+    points = history(session, question, max_points=max_points)
+    return [pt["probabilities"].get(key, 0.0) for pt in points]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

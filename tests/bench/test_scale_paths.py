@@ -325,3 +325,28 @@ def test_kept_marks_equal_marks_made_afresh_after_every_kind_of_change(
         change()
         kept, fresh, each = kept_and_fresh()
         assert kept == fresh == each
+
+
+def test_a_history_of_mixed_shapes_is_drawn_not_a_server_error(
+    db, tx, client, make_user, make_question
+):
+    """A trade row whose probabilities name other outcomes (written by hand: the app never
+    writes one) is not kept as a packed history, and the charts draw its missing
+    outcomes at 0 instead of failing the home page and the question page."""
+    from sqlalchemy import update
+
+    from forecast.models import Trade
+
+    q = make_question()
+    user = make_user()
+    with db.session() as s:
+        yes = queries.outcomes_of(s, q.id)[0].id
+    for _ in range(3):
+        _buy(tx, user.id, q.id, yes, spend=2)
+    with db.session() as s:
+        first = s.exec(select(Trade.id).where(Trade.question_id == q.id).order_by(Trade.id)).first()
+        s.execute(update(Trade).where(Trade.id == first).values(probabilities={"0": 1.0}))
+        s.commit()
+    queries._HISTORIES.clear()
+    assert client.get("/").status_code == 200
+    assert client.get(f"/questions/{q.id}").status_code == 200

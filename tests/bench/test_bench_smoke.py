@@ -353,3 +353,64 @@ def test_instruction_counts_are_read_from_each_labelled_dump(tmp_path):
     dump(2, "dump floor-page", 900_000)
     (tmp_path / "cg.out").write_text("desc: Trigger: Program termination\ntotals: 5\n")
     assert counted(tmp_path) == {"question-kept": 2_000_000, "floor-page": 900_000}
+
+
+def test_an_ab_comparison_summarises_each_side_by_phase():
+    """bench/ab.py: each side's runs by phase (req/s and p99 as ratios to the run's own
+    floor, CPU a request summed over the kinds of process), medians with their range,
+    and the change of the median, head against base."""
+    from bench.ab import show, summary
+
+    def result(rps: float, p99: float, cpu: float) -> dict:
+        return {
+            "phases": [
+                {"phase": "floor write", "rps": 400.0},  # a floor has no ratio of its own
+                {
+                    "phase": "trade (API)",
+                    "rps_ratio": rps,
+                    "p99_ratio": p99,
+                    "cpu_ms": {"server": cpu - 1.0, "database": 0.5, "client": 0.5},
+                },
+            ]
+        }
+
+    rows = summary(
+        {
+            "base": [result(0.60, 1.5, 6.0), result(0.64, 1.7, 6.4)],
+            "head": [result(0.69, 1.4, 5.4), result(0.71, 1.2, 5.0)],
+        }
+    )
+    assert [r["phase"] for r in rows] == ["floor write", "trade (API)"]
+    assert rows[0]["base"] == {"rps_ratio": [], "p99_ratio": [], "cpu_ms": []}
+    assert rows[1]["head"] == {
+        "rps_ratio": [0.69, 0.71],
+        "p99_ratio": [1.4, 1.2],
+        "cpu_ms": [5.4, 5.0],
+    }
+    text = show(rows, {"base": "abc123", "head": "working tree"})
+    assert "abc123" in text.splitlines()[0] and "working tree" in text.splitlines()[0]
+    line = next(x for x in text.splitlines() if "req/s" in x)
+    assert "0.62x (0.60-0.64)" in line and "0.70x (0.69-0.71)" in line and "+13%" in line
+    cpu = next(x for x in text.splitlines() if "CPU" in x)
+    assert "6.20 (6.00-6.40)" in cpu and "5.20 (5.00-5.40)" in cpu and "-16%" in cpu
+    assert "floor write" not in text  # nothing to compare for a floor
+
+
+def test_an_ab_comparison_checks_out_a_commit_beside_this_tree(tmp_path):
+    """The base is a git worktree whose bench/out is this tree's (the same databases and
+    tokens), and two commits with the same migrations may share a database."""
+    import subprocess
+
+    from bench import ab
+    from bench.common import OUT
+
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse"], capture_output=True).returncode:
+        pytest.skip("not a git checkout")
+    tree = ab.checkout("HEAD", tmp_path / "base")
+    try:
+        assert (tree / "bench" / "run.py").exists()
+        assert (tree / "bench" / "out").resolve() == OUT.resolve()
+        assert ab.migrations(tree) == ab.migrations(ROOT) != []
+    finally:
+        ab._git("worktree", "remove", "--force", str(tree))
+    assert not tree.exists()

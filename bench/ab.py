@@ -1,0 +1,161 @@
+"""Two commits served in turns against the same data: what a change buys, on a machine
+whose speed wanders.
+
+    python bench/ab.py 00935c2 --size company --db postgres --pairs 3
+    python bench/ab.py HEAD~2 HEAD --size small --db sqlite --generate \\
+        --phases "floor write,trade (API)"
+
+Checks out BASE (and HEAD, if given; else this working tree) as git worktrees
+beside bench/out, then runs bench/run.py for each in turn, BASE first, --pairs
+times: base, head, base, head...  Each run serves its own commit's code with
+its own floor, against the same database (so the two must share their
+migrations: it refuses two commits whose migrations differ).  Turns, rather
+than all of one then all of the other, so that a machine that slows down or
+speeds up during the hour counts against both alike.  --generate makes the
+data afresh before every run (a second or two at small size; each run adds
+its trades, and the ratios drift down as the data grows).
+
+Prints, for each phase, each side's median over the pairs and its range:
+requests a second and p99 as ratios to their floor (each run's own), and the
+CPU a request (server + database + client, load.CpuProbe), then the change of
+the median.  The runs' result files are kept in bench/out/ab_<side>_<k>.json.
+Prints only; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import OUT, table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = "forecast/migrations/versions"
+
+
+def _git(*args: str, cwd: Path = ROOT) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def checkout(rev: str, dest: Path) -> Path:
+    """``rev`` as a detached worktree at ``dest``, its bench/out this tree's."""
+    _git("worktree", "add", "--detach", str(dest), rev)
+    out = dest / "bench" / "out"
+    if out.exists() and not out.is_symlink():
+        shutil.rmtree(out)
+    out.symlink_to(OUT, target_is_directory=True)
+    return dest
+
+
+def migrations(tree: Path) -> list[str]:
+    return sorted(p.name for p in (tree / MIGRATIONS).glob("*.py"))
+
+
+def summary(results: dict[str, list[dict]]) -> list[dict]:
+    """Per phase and side (``results``: each side's run.py results, in turn order): the
+    values of each run, for req/s ÷ floor, p99 ÷ floor and CPU ms a request."""
+    rows = []
+    sides = list(results)
+    phases = [p["phase"] for p in results[sides[0]][0]["phases"]]
+    for phase in phases:
+        row: dict = {"phase": phase}
+        for side in sides:
+            got = [next(p for p in r["phases"] if p["phase"] == phase) for r in results[side]]
+            row[side] = {
+                "rps_ratio": [p["rps_ratio"] for p in got if "rps_ratio" in p],
+                "p99_ratio": [p["p99_ratio"] for p in got if "p99_ratio" in p],
+                "cpu_ms": [sum(p["cpu_ms"].values()) for p in got if p.get("cpu_ms")],
+            }
+        rows.append(row)
+    return rows
+
+
+def _spread(values: list[float], unit: str) -> str:
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    return f"{med:.2f}{unit} ({min(values):.2f}-{max(values):.2f})"
+
+
+def _change(a: list[float], b: list[float]) -> str:
+    if not a or not b:
+        return ""
+    before, after = statistics.median(a), statistics.median(b)
+    return f"{(after - before) / before:+.0%}" if before else ""
+
+
+def show(rows: list[dict], labels: dict[str, str]) -> str:
+    """``labels``: each side's name in the header (base, head)."""
+    base, head = list(labels)
+    body = []
+    for row in rows:
+        for key, label, unit in (
+            ("rps_ratio", "req/s ÷ floor", "x"),
+            ("p99_ratio", "p99 ÷ floor", "x"),
+            ("cpu_ms", "CPU ms/req", ""),
+        ):
+            a, b = row[base][key], row[head][key]
+            if a or b:
+                body.append(
+                    [row["phase"], label, _spread(a, unit), _spread(b, unit), _change(a, b)]
+                )
+    return table(body, ["phase", "figure", labels[base], labels[head], "change"])
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("base", help="the commit to compare against")
+    ap.add_argument("head", nargs="?", help="the commit to measure (default: this working tree)")
+    ap.add_argument("--pairs", type=int, default=2, help="runs of each, in turns")
+    ap.add_argument("--generate", action="store_true", help="make the data afresh before each run")
+    ap.add_argument("--size", default="small")
+    ap.add_argument("--db", default="sqlite")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--phases", help="run.py's --phases (default: all of them)")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="forecast-ab-") as tmp:
+        trees: dict[str, Path] = {}
+        try:
+            trees["base"] = checkout(args.base, Path(tmp) / "base")
+            trees["head"] = checkout(args.head, Path(tmp) / "head") if args.head else ROOT
+            if migrations(trees["base"]) != migrations(trees["head"]):
+                sys.exit("the two commits' migrations differ: they cannot share one database")
+            results: dict[str, list[dict]] = {"base": [], "head": []}
+            for k in range(1, args.pairs + 1):
+                for side, tree in trees.items():
+                    out = OUT / f"ab_{side}_{k}.json"
+                    cmd = [sys.executable, str(tree / "bench" / "run.py"), "--size", args.size]
+                    cmd += ["--db", args.db, "--rounds", str(args.rounds), "--no-resolve"]
+                    cmd += ["--requests", str(args.requests), "--out", str(out)]
+                    cmd += ["--generate"] if args.generate else []
+                    cmd += ["--phases", args.phases] if args.phases else []
+                    print(f"pair {k} of {args.pairs}: {side}", flush=True)
+                    env = {**os.environ, "PYTHONPATH": str(tree)}
+                    subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
+                    results[side].append(json.loads(out.read_text()))
+        finally:
+            for side in ("base", "head"):
+                if trees.get(side) not in (None, ROOT):
+                    _git("worktree", "remove", "--force", str(trees[side]))
+    rows = summary(results)
+    labels = {"base": args.base, "head": args.head or "working tree"}
+    runs = f"{args.pairs} runs each, in turns"
+    print(f"{args.size} · {args.db}: {labels['base']} against {labels['head']}, {runs}")
+    print(show(rows, labels))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -16,10 +16,11 @@ data afresh before every run (a second or two at small size; each run adds
 its trades, and the ratios drift down as the data grows).
 
 Prints, for each phase, each side's median over the pairs and its range:
-requests a second and p99 as ratios to their floor (each run's own), and the
-CPU a request (server + database + client, load.CpuProbe), then the change of
-the median.  The runs' result files are kept in bench/out/ab_<side>_<k>.json.
-Prints only; asserts nothing.
+requests a second and p99 as ratios to their floor (each run's own), the CPU
+a request (server + database + client, load.CpuProbe) and that CPU as a ratio
+to its floor's in the same run, then the change of the median.  The runs'
+result files are kept in bench/out/ab_<side>_<k>.json.  Prints only; asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -64,19 +65,27 @@ def migrations(tree: Path) -> list[str]:
 
 def summary(results: dict[str, list[dict]]) -> list[dict]:
     """Per phase and side (``results``: each side's run.py results, in turn order): the
-    values of each run, for req/s ÷ floor, p99 ÷ floor and CPU ms a request."""
+    values of each run, for req/s ÷ floor, p99 ÷ floor, CPU ms a request (server,
+    database and client) and that CPU ÷ its floor's in the same run (which takes out
+    how fast the machine was during that run)."""
     rows = []
     sides = list(results)
     phases = [p["phase"] for p in results[sides[0]][0]["phases"]]
     for phase in phases:
         row: dict = {"phase": phase}
         for side in sides:
-            got = [next(p for p in r["phases"] if p["phase"] == phase) for r in results[side]]
-            row[side] = {
-                "rps_ratio": [p["rps_ratio"] for p in got if "rps_ratio" in p],
-                "p99_ratio": [p["p99_ratio"] for p in got if "p99_ratio" in p],
-                "cpu_ms": [sum(p["cpu_ms"].values()) for p in got if p.get("cpu_ms")],
-            }
+            row[side] = {"rps_ratio": [], "p99_ratio": [], "cpu_ms": [], "cpu_ratio": []}
+            for run in results[side]:
+                by_name = {p["phase"]: p for p in run["phases"]}
+                got, floor = by_name[phase], by_name.get(by_name[phase].get("floor"))
+                for key in ("rps_ratio", "p99_ratio"):
+                    if key in got:
+                        row[side][key].append(got[key])
+                if got.get("cpu_ms"):
+                    cpu = sum(got["cpu_ms"].values())
+                    row[side]["cpu_ms"].append(cpu)
+                    if floor is not None and floor.get("cpu_ms"):
+                        row[side]["cpu_ratio"].append(cpu / sum(floor["cpu_ms"].values()))
         rows.append(row)
     return rows
 
@@ -104,6 +113,7 @@ def show(rows: list[dict], labels: dict[str, str]) -> str:
             ("rps_ratio", "req/s ÷ floor", "x"),
             ("p99_ratio", "p99 ÷ floor", "x"),
             ("cpu_ms", "CPU ms/req", ""),
+            ("cpu_ratio", "CPU ÷ floor's", "x"),
         ):
             a, b = row[base][key], row[head][key]
             if a or b:

@@ -357,16 +357,19 @@ def test_instruction_counts_are_read_from_each_labelled_dump(tmp_path):
 
 def test_an_ab_comparison_summarises_each_side_by_phase():
     """bench/ab.py: each side's runs by phase (req/s and p99 as ratios to the run's own
-    floor, CPU a request summed over the kinds of process), medians with their range,
-    and the change of the median, head against base."""
+    floor, CPU a request summed over the kinds of process, and that CPU as a ratio to
+    its floor's), medians with their range, and the change of the median, head
+    against base."""
     from bench.ab import show, summary
 
     def result(rps: float, p99: float, cpu: float) -> dict:
         return {
             "phases": [
-                {"phase": "floor write", "rps": 400.0},  # a floor has no ratio of its own
+                # A floor has no ratio of its own.
+                {"phase": "floor write", "cpu_ms": {"server": 1.5, "database": 0.5}},
                 {
                     "phase": "trade (API)",
+                    "floor": "floor write",
                     "rps_ratio": rps,
                     "p99_ratio": p99,
                     "cpu_ms": {"server": cpu - 1.0, "database": 0.5, "client": 0.5},
@@ -381,19 +384,24 @@ def test_an_ab_comparison_summarises_each_side_by_phase():
         }
     )
     assert [r["phase"] for r in rows] == ["floor write", "trade (API)"]
-    assert rows[0]["base"] == {"rps_ratio": [], "p99_ratio": [], "cpu_ms": []}
+    floor = {"rps_ratio": [], "p99_ratio": [], "cpu_ms": [2.0, 2.0], "cpu_ratio": []}
+    assert rows[0]["base"] == floor
     assert rows[1]["head"] == {
         "rps_ratio": [0.69, 0.71],
         "p99_ratio": [1.4, 1.2],
         "cpu_ms": [5.4, 5.0],
+        "cpu_ratio": [2.7, 2.5],
     }
     text = show(rows, {"base": "abc123", "head": "working tree"})
     assert "abc123" in text.splitlines()[0] and "working tree" in text.splitlines()[0]
     line = next(x for x in text.splitlines() if "req/s" in x)
     assert "0.62x (0.60-0.64)" in line and "0.70x (0.69-0.71)" in line and "+13%" in line
-    cpu = next(x for x in text.splitlines() if "CPU" in x)
+    cpu = next(x for x in text.splitlines() if "trade" in x and "CPU ms" in x)
     assert "6.20 (6.00-6.40)" in cpu and "5.20 (5.00-5.40)" in cpu and "-16%" in cpu
-    assert "floor write" not in text  # nothing to compare for a floor
+    ratio = next(x for x in text.splitlines() if "floor's" in x)
+    assert "3.10x (3.00-3.20)" in ratio and "2.60x (2.50-2.70)" in ratio and "-16%" in ratio
+    floors = [x for x in text.splitlines() if x.startswith("floor write")]
+    assert len(floors) == 1 and "CPU ms" in floors[0]  # a floor's own CPU, no ratio
 
 
 def test_an_ab_comparison_checks_out_a_commit_beside_this_tree(tmp_path):

@@ -270,8 +270,8 @@ def test_the_recent_trades_take_their_outcomes_labels_from_the_caller(
     db, tx, make_user, make_question
 ):
     """The read joins the accounts but not the outcomes: the page has read the question's
-    outcomes already, and PostgreSQL hashed the whole outcome table for the join (0.29 →
-    0.12 ms a read at company size).  Each trade still shows its own outcome's label."""
+    outcomes already, and the join took a read 0.29 → 0.12 ms on PostgreSQL at company
+    size.  Each trade still shows its own outcome's label."""
     alice = make_user("alice")
     q = make_question()
     with db.session() as s:

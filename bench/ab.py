@@ -5,13 +5,15 @@ whose speed wanders.
     python bench/ab.py HEAD~2 HEAD --size small --db sqlite --generate \\
         --phases "floor write,trade (API)"
 
-Checks out BASE (and HEAD, if given; else this working tree) as git worktrees
-beside bench/out, then runs bench/run.py for each in turn, BASE first, --pairs
-times: base, head, base, head...  Each run serves its own commit's code with
-its own floor, against the same database (so the two must share their
-migrations: it refuses two commits whose migrations differ).  Turns, rather
-than all of one then all of the other, so that a machine that slows down or
-speeds up during the hour counts against both alike.  --generate makes the
+Checks out BASE (and HEAD, if given; else it measures this working tree) as
+git worktrees in a temporary directory, their bench/out linked to this
+tree's, then runs bench/run.py for each in turns, --pairs times: base, head,
+head, base, base, head...  Each run serves its own commit's code with its
+own floor, against the same database (so the two must share their
+migrations: it refuses two commits whose migrations differ in any file).
+Turns, rather than all of one then all of the other, so that a machine that
+slows down or speeds up during the hour counts against both alike, and each
+side goes first as often as the other, as each run adds its trades.  --generate makes the
 data afresh before every run (a second or two at small size; each run adds
 its trades, and the ratios drift down as the data grows).
 
@@ -26,6 +28,7 @@ nothing.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -50,17 +53,40 @@ def _git(*args: str, cwd: Path = ROOT) -> str:
 
 
 def checkout(rev: str, dest: Path) -> Path:
-    """``rev`` as a detached worktree at ``dest``, its bench/out this tree's."""
+    """``rev`` as a detached worktree at ``dest``, its bench/out this tree's (made here
+    if this tree has none yet: a fresh clone's)."""
     _git("worktree", "add", "--detach", str(dest), rev)
-    out = dest / "bench" / "out"
-    if out.exists() and not out.is_symlink():
-        shutil.rmtree(out)
-    out.symlink_to(OUT, target_is_directory=True)
+    try:
+        OUT.mkdir(parents=True, exist_ok=True)
+        out = dest / "bench" / "out"
+        if out.exists() and not out.is_symlink():
+            shutil.rmtree(out)
+        out.symlink_to(OUT, target_is_directory=True)
+    except BaseException:
+        remove(dest)
+        raise
     return dest
 
 
-def migrations(tree: Path) -> list[str]:
-    return sorted(p.name for p in (tree / MIGRATIONS).glob("*.py"))
+def remove(tree: Path) -> None:
+    """Take a worktree ``checkout`` made away again, and git's record of it."""
+    subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+    subprocess.run(["git", "worktree", "prune"], cwd=ROOT, check=False)
+
+
+def migrations(tree: Path) -> dict[str, str]:
+    """Each migration of ``tree`` by file name, with a digest of its text: migrations are
+    sometimes mended in place, so the same names may be a different schema."""
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((tree / MIGRATIONS).glob("*.py"))
+    }
+
+
+def order(k: int) -> tuple[str, str]:
+    """The sides' order in the k-th pair (from 1): base first in odd pairs, head first in
+    even ones, so that neither always runs on the data the other's run has just grown."""
+    return ("base", "head") if k % 2 else ("head", "base")
 
 
 def summary(results: dict[str, list[dict]]) -> list[dict]:
@@ -144,7 +170,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 sys.exit("the two commits' migrations differ: they cannot share one database")
             results: dict[str, list[dict]] = {"base": [], "head": []}
             for k in range(1, args.pairs + 1):
-                for side, tree in trees.items():
+                for side in order(k):
+                    tree = trees[side]
                     out = OUT / f"ab_{side}_{k}.json"
                     cmd = [sys.executable, str(tree / "bench" / "run.py"), "--size", args.size]
                     cmd += ["--db", args.db, "--rounds", str(args.rounds), "--no-resolve"]
@@ -156,9 +183,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
                     results[side].append(json.loads(out.read_text()))
         finally:
-            for side in ("base", "head"):
-                if trees.get(side) not in (None, ROOT):
-                    _git("worktree", "remove", "--force", str(trees[side]))
+            for tree in trees.values():
+                if tree != ROOT:
+                    remove(tree)
     rows = summary(results)
     labels = {"base": args.base, "head": args.head or "working tree"}
     runs = f"{args.pairs} runs each, in turns"

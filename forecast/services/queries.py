@@ -331,9 +331,9 @@ def _sampled_trade_ids(session: Session, question_id: int, n: int) -> list[int]:
     """About ``n`` of the question's trade ids spread evenly by id, the first and last included."""
     t = Trade.__table__
     # Both ends in one statement, each a subquery that SQLite and PostgreSQL answer from
-    # the (question_id, id) index (SQLite scans the question's trades for min and max
-    # together), with nothing bound but the question: with "LIMIT 1" bound, PostgreSQL
-    # planned each end again on every read.
+    # the (question_id, id) index, with nothing bound but the question: with "LIMIT 1"
+    # bound, PostgreSQL planned each end again on every read.  (Not one "SELECT min(id),
+    # max(id)": for that SQLite scans every trade of the question.)
     mine = t.c.question_id == question_id
     ends = select(
         select(func.min(t.c.id)).where(mine).scalar_subquery(),
@@ -954,7 +954,7 @@ def positions(session: Session, member: Membership, question: Question) -> list[
 
 
 def recent_trades(
-    session: Session, question: Question, labels: dict[int, str], *, after: int = 0
+    session: Session, question: Question, *, labels: dict[int, str], after: int = 0
 ) -> list[dict]:
     """The question's latest RECENT_TRADES trades, newest first, with who traded which outcome
     (``labels``: the question's outcomes' labels by id, which the caller has read);
@@ -969,7 +969,7 @@ def recent_trades(
             "id": tid,
             "at": at,
             "username": username,
-            "outcome": labels.get(oid, ""),
+            "outcome": labels.get(oid, "?"),
             "outcome_id": oid,
             "shares": shares,
             "cost": cost,

@@ -477,10 +477,10 @@ def _latest_trades(session, question: Question, outcomes: list[OutcomeRow]) -> l
         return hit[1]
     labels = {o.id: o.label for o in outcomes}
     if hit is not None and hit[0] < count and hit[1]:
-        new = queries.recent_trades(session, question, labels, after=hit[1][0]["id"])
+        new = queries.recent_trades(session, question, labels=labels, after=hit[1][0]["id"])
         trades = [*new, *hit[1]][: queries.RECENT_TRADES]
     else:
-        trades = queries.recent_trades(session, question, labels)
+        trades = queries.recent_trades(session, question, labels=labels)
     return _remember(_LATEST, LATEST_KEPT, key, (count, trades))[1]
 
 

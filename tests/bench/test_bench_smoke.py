@@ -406,19 +406,38 @@ def test_an_ab_comparison_summarises_each_side_by_phase():
 
 def test_an_ab_comparison_checks_out_a_commit_beside_this_tree(tmp_path):
     """The base is a git worktree whose bench/out is this tree's (the same databases and
-    tokens), and two commits with the same migrations may share a database."""
+    tokens), taken away again afterwards; two commits may share a database only if
+    every migration is the same, text included; each side goes first in every other
+    pair."""
     import subprocess
 
     from bench import ab
     from bench.common import OUT
 
+    turns = [("base", "head"), ("head", "base"), ("base", "head")]
+    assert [ab.order(k) for k in (1, 2, 3)] == turns
+    mine = ab.migrations(ROOT)
+    assert mine and all(len(digest) == 64 for digest in mine.values())
+    mended = tmp_path / "mended"
+    (mended / ab.MIGRATIONS).mkdir(parents=True)
+    for name in mine:
+        (mended / ab.MIGRATIONS / name).write_bytes((ROOT / ab.MIGRATIONS / name).read_bytes())
+    assert ab.migrations(mended) == mine
+    (mended / ab.MIGRATIONS / sorted(mine)[-1]).write_text("# mended in place\n")
+    assert ab.migrations(mended) != mine
+
     if subprocess.run(["git", "-C", str(ROOT), "rev-parse"], capture_output=True).returncode:
         pytest.skip("not a git checkout")
-    tree = ab.checkout("HEAD", tmp_path / "base")
+    tree = tmp_path / "base"
     try:
+        ab.checkout("HEAD", tree)
         assert (tree / "bench" / "run.py").exists()
-        assert (tree / "bench" / "out").resolve() == OUT.resolve()
-        assert ab.migrations(tree) == ab.migrations(ROOT) != []
+        assert (tree / "bench" / "out").resolve() == OUT.resolve() and OUT.is_dir()
+        assert ab.migrations(tree).keys() == mine.keys()
     finally:
-        ab._git("worktree", "remove", "--force", str(tree))
+        ab.remove(tree)
     assert not tree.exists()
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True
+    ).stdout
+    assert str(tree) not in listed

@@ -289,13 +289,13 @@ def test_the_recent_trades_take_their_outcomes_labels_from_the_caller(
     assert "JOIN user" in sql and "outcome " not in sql.split("FROM", 1)[1]
     with db.session() as s:
         question = s.get(Question, q.id)
-        shown = queries.recent_trades(s, question, {yes: "Sure", no: "Never"})
+        shown = queries.recent_trades(s, question, labels={yes: "Sure", no: "Never"})
         assert [(t["outcome_id"], t["outcome"], t["username"]) for t in shown] == [
             (no, "Never", "alice"),
             (yes, "Sure", "alice"),
         ]
-        after = queries.recent_trades(s, question, {yes: "Sure", no: "Never"}, after=shown[1]["id"])
-        assert [t["id"] for t in after] == [shown[0]["id"]]
+        after = queries.recent_trades(s, question, labels={yes: "Sure"}, after=shown[1]["id"])
+        assert [(t["id"], t["outcome"]) for t in after] == [(shown[0]["id"], "?")]  # no label
 
 
 def test_after_a_failed_flush_a_prepared_statement_says_roll_back(db, make_user):

@@ -32,15 +32,21 @@ def _sell_all(tx, user_id: int, question_id: int, outcome_id: int):
     return tx(sell)
 
 
-def test_a_sampled_history_keeps_the_opening_the_first_and_the_last_trade(
-    db, tx, make_user, make_question
-):
+def _bought(db, tx, make_user, make_question, trades: int, spend: int):  # noqa: ANN001, ANN202
+    """A new binary question and ``trades`` buys of its first outcome by one new player."""
     q = make_question()
     user = make_user()
     with db.session() as s:
         yes = queries.outcomes_of(s, q.id)[0].id
-    for _ in range(12):
-        _buy(tx, user.id, q.id, yes, spend=1)
+    for _ in range(trades):
+        _buy(tx, user.id, q.id, yes, spend=spend)
+    return q
+
+
+def test_a_sampled_history_keeps_the_opening_the_first_and_the_last_trade(
+    db, tx, make_user, make_question
+):
+    q = _bought(db, tx, make_user, make_question, trades=12, spend=1)
     with db.session() as s:
         q = s.get(type(q), q.id)
         full = queries.history(s, q)
@@ -337,12 +343,7 @@ def test_a_history_of_mixed_shapes_is_drawn_not_a_server_error(
 
     from forecast.models import Trade
 
-    q = make_question()
-    user = make_user()
-    with db.session() as s:
-        yes = queries.outcomes_of(s, q.id)[0].id
-    for _ in range(3):
-        _buy(tx, user.id, q.id, yes, spend=2)
+    q = _bought(db, tx, make_user, make_question, trades=3, spend=2)
     with db.session() as s:
         first = s.exec(select(Trade.id).where(Trade.question_id == q.id).order_by(Trade.id)).first()
         s.execute(update(Trade).where(Trade.id == first).values(probabilities={"0": 1.0}))

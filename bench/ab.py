@@ -40,22 +40,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import OUT, table  # noqa: E402
+from bench.common import OUT, ROOT, table  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = "forecast/migrations/versions"
-
-
-def _git(*args: str, cwd: Path = ROOT) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 def checkout(rev: str, dest: Path) -> Path:
     """``rev`` as a detached worktree at ``dest``, its bench/out this tree's (made here
     if this tree has none yet: a fresh clone's)."""
-    _git("worktree", "add", "--detach", str(dest), rev)
+    add = ["git", "worktree", "add", "--detach", str(dest), rev]
+    subprocess.run(add, cwd=ROOT, check=True, capture_output=True, text=True)
     try:
         OUT.mkdir(parents=True, exist_ok=True)
         out = dest / "bench" / "out"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from decimal import Decimal, localcontext
 
 import pytest
@@ -69,6 +70,67 @@ def test_the_closed_form_buy_cost_is_buy_cost(market, data):
     shares = data.draw(st.integers(min_value=1, max_value=4 * b))
     p = lmsr.prices_exact(q, b)[i]
     assert lmsr._buy_cost_at(p, b, shares) == lmsr.buy_cost(q, b, i, shares)
+
+
+@settings(max_examples=500, deadline=None)
+@given(markets(), st.data())
+def test_a_spend_worked_out_in_doubles_is_the_exact_one_when_they_answer(market, data):
+    q, b = market
+    i = data.draw(st.integers(0, len(q) - 1))
+    budget = data.draw(st.integers(min_value=1, max_value=8 * b))
+    shares = lmsr._float_shares(q, b, i, budget)
+    assert shares is None or shares == lmsr._exact_shares(q, b, i, budget)
+
+
+def test_the_doubles_answer_almost_every_spend_of_a_class_and_the_same_as_the_exact_path():
+    # A seeded sample the size of the class data: the filter must not fall back so
+    # often that its speed is gone, and never answer otherwise than the 50 digits.
+    rnd = random.Random(6)
+    answered = 0
+    for _ in range(2000):
+        n, b = rnd.randint(2, 20), rnd.randint(UNIT, 10_000 * UNIT)
+        q = [rnd.randint(-b, int(b * math.log(50))) for _ in range(n)]
+        i, budget = rnd.randrange(n), rnd.randint(1, b)
+        shares = lmsr._float_shares(q, b, i, budget)
+        if shares is not None:
+            answered += 1
+            assert shares == lmsr._exact_shares(q, b, i, budget), (q, b, i, budget)
+    assert answered >= 1990
+
+
+@pytest.mark.parametrize(
+    ("value", "err", "expected"),
+    [
+        (3.5, 0.1, 3),
+        (3.05, 0.1, None),  # the exact value may lie below 3
+        (2.95, 0.1, None),  # ... or at 3 and above
+        (3.0, 1e-12, None),
+        (-0.5, 0.1, -1),
+        (0.25, 0.0, 0),
+    ],
+)
+def test_the_filter_floors_only_what_its_error_cannot_move(value, err, expected):
+    assert lmsr._floor_if_clear(value, err) == expected
+
+
+def test_a_spend_the_doubles_cannot_tell_is_worked_out_at_50_digits(monkeypatch):
+    q, b = [1234567, -234567, 555555], 1_000_000
+    answered = lmsr.shares_for_budget(q, b, 1, 250_000)
+    monkeypatch.setattr(lmsr, "_floor_if_clear", lambda value, err: None)
+    assert lmsr._float_shares(q, b, 1, 250_000) is None
+    assert lmsr.shares_for_budget(q, b, 1, 250_000) == answered
+
+
+def test_the_doubles_step_aside_where_their_bound_does_not_hold():
+    # exp(-(701)) would be past the doubles' normal range for the second outcome's price
+    assert lmsr._float_shares([701 * UNIT, 0], UNIT, 1, 100) is None
+    assert lmsr.shares_for_budget([701 * UNIT, 0], UNIT, 1, 100) == lmsr._exact_shares(
+        [701 * UNIT, 0], UNIT, 1, 100
+    )
+    # ... and past a double's range: a budget, a q, a liquidity (10**400 units)
+    assert lmsr._float_shares([0, 0], UNIT, 0, 10**40) is None
+    assert lmsr._float_shares([10**400, 0], 10**399, 0, 100) is None
+    assert lmsr._float_shares([0, 0], 10**400, 0, 100) is None
 
 
 @settings(max_examples=200, deadline=None)

@@ -178,8 +178,8 @@ _U = 2.0**-53  # a double's unit roundoff: one operation's relative error
 # The bound in _float_shares is first-order and takes libm's exp, expm1 and log1p
 # within 2 ulps (glibc's are within 1): 1024 times it covers what that leaves out.
 _SAFETY = 1024.0
-_X_MAX = 700.0  # exp(-700) is still a normal double; past it the bound does not hold
-_GAP_MIN = 1e-20  # see _float_shares: far above the exact path's 1e-30 nudge
+_X_MAX = 700.0  # e^-700 is a normal double, and n of them over the smallest price stay finite
+_GAP_MIN = 1e-20  # see _float_estimate: far above the exact path's 1e-30 nudge
 
 
 def _floor_if_clear(value: float, err: float) -> int | None:
@@ -193,25 +193,45 @@ def _floor_if_clear(value: float, err: float) -> int | None:
 def _float_shares(q: Sequence[int], b: int, i: int, budget: int) -> int | None:
     """:func:`_exact_shares` worked out in doubles, or None when they cannot tell.
 
+    Their answer is floor(S) when S lies farther than its error bound from every
+    integer (see _float_estimate): then it is the floor of the exact S, and the
+    50-digit path (its error near 1e-40 of S, its nudge 1e-30) gives the same
+    k = floor(S).  Its check that k shares cost at most the budget passes too:
+    C(S) - C(k) >= p (S - k), as the price only rises along the way, and S - k
+    exceeds the bound less the doubles' actual error, which is under 1/_SAFETY
+    of it; so the check is kept only when p times the bound is above _GAP_MIN.
+    """
+    estimate = _float_estimate(q, b, i, budget)
+    if estimate is None:
+        return None
+    shares, err, p = estimate
+    k = _floor_if_clear(shares, err)
+    if k is None or p * err < _GAP_MIN:
+        return None
+    return k
+
+
+def _float_estimate(
+    q: Sequence[int], b: int, i: int, budget: int
+) -> tuple[float, float, float] | None:
+    """The shares a budget buys, in doubles: (S, a bound on its error, the price p_i),
+    or None for numbers past a double's range.
+
     S = b ln(1 + y/p), with a = budget / b, y = expm1(a), p = e_i / sum e_j and
     e_j = exp(x_j), x_j = (q_j - max q) / b <= 0.  Relative errors to first
     order, in units of u = 2^-53 (a rounded operation: 1; a libm function:
     taken as 4, i.e. 2 ulps): x_j and a, 1 each (Python rounds a quotient of
     ints once); e_j, |x_j| from its argument and 4, so with X = max |x_j| the
     sum (fsum, rounded once) X + 5 and p 2X + 10; y, (1 + a) from its
-    argument (expm1's condition number) and 4; z = y/p, 2X + a + 16; log1p(z)
-    for z > 0 has a condition number below 1, so 2X + a + 20; S = b log1p(z)
-    with b made a double, 2X + a + 22.  The bound used is (2X + a + 30) u
-    times _SAFETY.
-
-    When S lies farther than that bound from every integer, floor(S) is the
-    floor of the exact S, and the 50-digit path (its error near 1e-40 of S,
-    its nudge 1e-30) gives the same k = floor(S): its check that k shares cost
-    at most the budget passes too, as C(S) - C(k) >= p (S - k) (the price only
-    rises along the way), which is kept above _GAP_MIN.
+    argument (expm1's condition number for a > 0) and 4; z = y/p, 2X + a + 16;
+    log1p(z) for z > 0 has a condition number below 1, so 2X + a + 20;
+    S = b log1p(z) with b made a double, 2X + a + 22.  The bound returned is
+    (2X + a + 30) u times _SAFETY.  With X <= _X_MAX no e_j is subnormal.
     """
+    if budget <= 0 or b <= 0:  # outside the derivation (log1p of z < 0)
+        return None
     m = max(q)
-    try:  # numbers past a double's range are the exact path's
+    try:
         xs = [(qj - m) / b for qj in q]
         x_max = -min(xs)
         if x_max > _X_MAX:
@@ -220,13 +240,11 @@ def _float_shares(q: Sequence[int], b: int, i: int, budget: int) -> int | None:
         p = es[i] / math.fsum(es)
         a = budget / b
         shares = b * math.log1p(math.expm1(a) / p)
-    except OverflowError:
+    except OverflowError:  # an int or exp past a double's range
         return None
-    err = shares * (2 * x_max + a + 30) * _U * _SAFETY
-    k = _floor_if_clear(shares, err)
-    if k is None or p * err < _GAP_MIN:
+    if not math.isfinite(shares):  # a quotient past the largest double is inf, not an error
         return None
-    return k
+    return shares, shares * (2 * x_max + a + 30) * _U * _SAFETY, p
 
 
 def _exact_shares(q: Sequence[int], b: int, i: int, budget: int) -> int:

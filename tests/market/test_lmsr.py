@@ -107,10 +107,61 @@ def test_the_doubles_answer_almost_every_spend_of_a_class_and_the_same_as_the_ex
         (3.0, 1e-12, None),
         (-0.5, 0.1, -1),
         (0.25, 0.0, 0),
+        (3.5, 0.5, None),  # at the bound is not clear of it
     ],
 )
 def test_the_filter_floors_only_what_its_error_cannot_move(value, err, expected):
     assert lmsr._floor_if_clear(value, err) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_the_doubles_stay_inside_their_first_order_bound(data):
+    # The bound itself, against 70 digits: a wrong error term (absolute for relative,
+    # X left out, exp(a) - 1 for expm1, log(1 + z) for log1p) breaks it somewhere here
+    # long before it would put the filter's integer off the exact one.
+    n, b = data.draw(st.integers(2, 20)), data.draw(st.integers(1, 10**10))
+    x = data.draw(st.sampled_from([0.0, 4.0, 50.0, 300.0, 700.0]))
+    q = [-data.draw(st.integers(0, int(x * b))) for _ in range(n)]
+    i, budget = data.draw(st.integers(0, n - 1)), data.draw(st.integers(1, 8 * b))
+    estimate = lmsr._float_estimate(q, b, i, budget)
+    assume(estimate is not None)
+    shares, err, _ = estimate
+    with localcontext(prec=70):
+        bd, m = Decimal(b), max(q)
+        es = [(Decimal(v - m) / bd).exp() for v in q]
+        true = bd * (1 + ((Decimal(budget) / bd).exp() - 1) / (es[i] / sum(es))).ln()
+        assert abs(Decimal(shares) - true) <= Decimal(err) / Decimal(lmsr._SAFETY)
+
+
+@pytest.mark.parametrize(
+    ("q", "b", "i", "budget", "exact"),
+    [
+        (
+            [0, -727708, -3760894, -7639237],
+            355208,
+            1,
+            2220496,
+            2990672,
+        ),  # doubles: 2990673.0000000005
+        ([0, -256856509, -519321735, -13790201], 17005408, 3, 4, 13),  # doubles: 12.999999999999996
+        ([0, -397781459415, -14196669081, -210123940465], 9438788923, 2, 4, 21),
+    ],
+)
+def test_spends_within_a_doubles_error_of_an_integer_are_the_exact_paths(q, b, i, budget, exact):
+    # Found by a search that tuned q until the exact shares sat a hair from an integer:
+    # a plain floor of the doubles is wrong on the first two.
+    assert lmsr._exact_shares(q, b, i, budget) == exact
+    assert lmsr._float_shares(q, b, i, budget) is None
+    assert lmsr.shares_for_budget(q, b, i, budget) == exact
+
+
+def test_a_spend_whose_doubles_overflow_is_refused_not_a_crash():
+    # y/p past the largest double is inf rather than an OverflowError
+    q = [700 * UNIT] * 19 + [0]
+    assert lmsr._float_shares(q, UNIT, 19, 8 * UNIT) is None
+    with pytest.raises(lmsr.ProbabilityLimit):
+        lmsr.quote_spend(q, UNIT, 19, 8 * UNIT)
 
 
 def test_a_spend_the_doubles_cannot_tell_is_worked_out_at_50_digits(monkeypatch):

@@ -175,7 +175,7 @@ def shares_for_budget(q: Sequence[int], b: int, i: int, budget: int) -> int:
 # predicates: a double computation with a bound on its error decides when the bound
 # cannot change the answer, and the exact computation decides the rest.
 _U = 2.0**-53  # a double's unit roundoff: one operation's relative error
-# The bound in _float_shares is first-order and takes libm's exp, expm1 and log1p
+# The bound in _float_estimate is first-order and takes libm's exp, expm1 and log1p
 # within 2 ulps (glibc's are within 1): 1024 times it covers what that leaves out.
 _SAFETY = 1024.0
 _X_MAX = 700.0  # e^-700 is a normal double, and n of them over the smallest price stay finite
@@ -230,14 +230,11 @@ def _float_estimate(
     """
     if budget <= 0 or b <= 0:  # outside the derivation (log1p of z < 0)
         return None
-    m = max(q)
     try:
-        xs = [(qj - m) / b for qj in q]
-        x_max = -min(xs)
+        x_max = (max(q) - min(q)) / b  # -min x_j, rounded as each x_j is
         if x_max > _X_MAX:
             return None
-        es = [math.exp(x) for x in xs]
-        p = es[i] / math.fsum(es)
+        p = prices(q, b)[i]
         a = budget / b
         shares = b * math.log1p(math.expm1(a) / p)
     except OverflowError:  # an int or exp past a double's range

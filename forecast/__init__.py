@@ -18,6 +18,10 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["forecast_db"] = Database(app.config["DATABASE_URL"])
     app.teardown_appcontext(close_session)
 
+    from forecast import cache
+
+    cache.init_app(app)
+
     from forecast.extensions import csrf, limiter, login_manager
 
     csrf.init_app(app)

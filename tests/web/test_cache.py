@@ -1,0 +1,38 @@
+"""The app's one cache (forecast/cache.py)."""
+
+from __future__ import annotations
+
+from forecast.cache import Cache, cached
+
+
+def test_a_key_is_computed_once_and_a_new_key_misses():
+    cache, calls = Cache(maxsize=2), []
+
+    def compute(v):
+        calls.append(v)
+        return v * 10
+
+    assert cache.get(("q", 1, 0), lambda: compute(1)) == 10
+    assert cache.get(("q", 1, 0), lambda: compute(99)) == 10
+    assert cache.get(("q", 1, 1), lambda: compute(2)) == 20  # the trade count moved
+    assert calls == [1, 2]
+
+
+def test_the_least_recently_used_entry_falls_out():
+    cache = Cache(maxsize=2)
+    cache.get("a", lambda: 1)
+    cache.get("b", lambda: 2)
+    cache.get("a", lambda: 0)  # a is used again: b is the oldest
+    cache.get("c", lambda: 3)
+    assert len(cache) == 2
+    assert cache.get("b", lambda: "again") == "again"
+    assert cache.get("c", lambda: "again") == 3
+
+
+def test_cached_uses_the_apps_cache_and_computes_without_an_app(app):
+    assert cached(("k",), lambda: 1) == 1
+    assert cached(("k",), lambda: 2) == 2  # no app context: nothing kept
+    with app.app_context():
+        assert cached(("k",), lambda: 1) == 1
+        assert cached(("k",), lambda: 2) == 1
+    assert len(app.extensions["forecast_cache"]) == 1

@@ -1,10 +1,11 @@
 """The app's one cache: a bounded LRU of results that are expensive to compute.
 
 It holds only what costs real work to build again: a question's chart and card
-(keyed by the question's id and trade count) and a competition's standings
-(keyed by what changes them; see services/standings.py).  A key names everything
-its value depends on, so an entry is never invalidated: a changed key simply
-misses, and the least recently used entries fall out.
+(by the question's id, at its trade count) and a competition's standings (at
+what changes them; see services/standings.py).  An entry is kept under its key
+with the version it was computed at: a different version is computed again and
+replaces it, so nothing is ever invalidated by hand and one thing holds one
+entry.  The least recently used entries fall out.
 """
 
 from __future__ import annotations
@@ -28,19 +29,19 @@ class Cache:
         self._lru: LRUCache = LRUCache(maxsize)
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """The value kept under ``key``, or ``compute()``'s result, kept under it.
+    def get(self, key: Hashable, compute: Callable[[], T], version: Hashable = None) -> T:
+        """The value kept under ``key`` at ``version``, or ``compute()``'s result, kept
+        under it in place of any other version's.
 
         Two requests that miss at once both compute; the value is the same.
         """
         with self._lock:
-            try:
-                return self._lru[key]
-            except KeyError:
-                pass
+            kept = self._lru.get(key)
+        if kept is not None and kept[0] == version:
+            return kept[1]
         value = compute()
         with self._lock:
-            self._lru[key] = value
+            self._lru[key] = (version, value)
         return value
 
     def clear(self) -> None:
@@ -55,11 +56,12 @@ def init_app(app: Flask) -> None:
     app.extensions["forecast_cache"] = Cache(app.config.get("CACHE_SIZE", MAXSIZE))
 
 
-def cached(key: tuple, compute: Callable[[], T]) -> T:
-    """``compute()``'s result through the current app's cache (see Cache.get).
+def cached(key: tuple, compute: Callable[[], T], *, version: Hashable = None) -> T:
+    """``compute()``'s result through the current app's cache (see Cache.get): for
+    example ``cached(("chart", question.id), draw, version=question.trade_count)``.
 
     Outside an app context (a script, a service test) it computes every time.
     """
     if not has_app_context():
         return compute()
-    return current_app.extensions["forecast_cache"].get(key, compute)
+    return current_app.extensions["forecast_cache"].get(key, compute, version)

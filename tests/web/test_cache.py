@@ -5,17 +5,20 @@ from __future__ import annotations
 from forecast.cache import Cache, cached
 
 
-def test_a_key_is_computed_once_and_a_new_key_misses():
+def test_a_value_is_computed_once_per_version():
     cache, calls = Cache(maxsize=2), []
 
     def compute(v):
         calls.append(v)
         return v * 10
 
-    assert cache.get(("q", 1, 0), lambda: compute(1)) == 10
-    assert cache.get(("q", 1, 0), lambda: compute(99)) == 10
-    assert cache.get(("q", 1, 1), lambda: compute(2)) == 20  # the trade count moved
-    assert calls == [1, 2]
+    assert cache.get(("q", 1), lambda: compute(1), version=0) == 10
+    assert cache.get(("q", 1), lambda: compute(99), version=0) == 10
+    assert cache.get(("q", 2), lambda: compute(3)) == 30  # no version: None
+    assert cache.get(("q", 1), lambda: compute(2), version=1) == 20  # the trade count moved
+    assert cache.get(("q", 1), lambda: compute(99), version=1) == 20
+    assert calls == [1, 3, 2]
+    assert len(cache) == 2  # one entry per key: the new version replaced the old
 
 
 def test_the_least_recently_used_entry_falls_out():

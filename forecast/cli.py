@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import gc
 import sys
+import time
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from forecast import create_app, malloc
+from forecast import create_app
 from forecast.db import get_db
 from forecast.services import accounts, audit, packs, site
 from forecast.services.access import get_competition
@@ -38,59 +38,92 @@ def prepare_site() -> int:
     return db.transaction(lambda s: site.seed_if_empty(session=s))
 
 
-WORKER_SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
+SERVE_THREADS = 8  # `--workers`: the threads that run requests
+IDLE_TIMEOUT = 30  # seconds a connection may sit without sending or reading anything
 
 
-def _worker_init(worker) -> None:  # noqa: ANN001
-    """Each gunicorn worker: hand the GIL over sooner than CPython's default.
+def _access_log(app):  # noqa: ANN001, ANN202
+    """Wrap a WSGI app so that each request prints one line to standard output."""
 
-    Also freezes what the worker loaded (see below), and has every thread
-    allocate from one arena (forecast.malloc).
+    def logged(environ, start_response):  # noqa: ANN001, ANN202
+        began = time.perf_counter()
+        status = ["-"]
 
-    A worker serves requests on its main thread, and a large leaderboard is
-    recomputed in a thread beside it (services.queries).  Each time the
-    request thread comes back from the database it must win the GIL back
-    from that busy thread, and by default it waits up to 5 ms to be let in:
-    a page of ten queries took 50 ms longer while a leaderboard was being
-    computed.  Half a millisecond keeps that wait small; with one thread
-    running it changes nothing.
+        def start(line, headers, exc_info=None):  # noqa: ANN001, ANN202
+            status[0] = line.split(" ", 1)[0]
+            return start_response(line, headers, exc_info)
+
+        try:
+            return app(environ, start)
+        finally:
+            path = environ.get("PATH_INFO", "")
+            if environ.get("QUERY_STRING"):
+                path += "?" + environ["QUERY_STRING"]
+            ms = (time.perf_counter() - began) * 1000
+            print(
+                f'{environ.get("REMOTE_ADDR", "-")} "{environ.get("REQUEST_METHOD")} {path}" '
+                f"{status[0]} {ms:.1f}ms",
+                flush=True,
+            )
+
+    return logged
+
+
+def serve_app(app: Flask, *, host: str, port: int, workers: int = SERVE_THREADS) -> None:
+    """Serve a Flask app with waitress until interrupted (SIGINT ends it cleanly).
+
+    waitress reads every request (headers and body) on its event loop and hands it
+    to one of ``workers`` threads only when it is whole, so a client that sends
+    slowly or not at all holds a socket, never a thread; a connection idle for
+    IDLE_TIMEOUT seconds is closed.  A body larger than twice the app's
+    MAX_CONTENT_LENGTH is refused before the app sees it (the app answers 413 for
+    anything between).  With FORECAST_TRUSTED_PROXY set (the address of the reverse
+    proxy in front), the client's address and scheme come from that proxy's
+    X-Forwarded-For and X-Forwarded-Proto headers and from no one else's.
     """
-    sys.setswitchinterval(WORKER_SWITCH_INTERVAL)
-    malloc.one_arena()  # before any thread: see forecast.malloc
-    # What the worker has loaded (the app, its modules: about 95,000 objects) lives as
-    # long as the worker: keep it out of the collector's full passes, which walked it
-    # all each time (80 ms on this machine, and every request in the worker waited).
-    gc.collect()
-    gc.freeze()
+    import waitress
+
+    options = {}
+    proxy = app.config.get("TRUSTED_PROXY")
+    if proxy:
+        options = {
+            "trusted_proxy": proxy,
+            "trusted_proxy_count": 1,
+            "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+            "clear_untrusted_proxy_headers": True,
+        }
+    limit = (app.config.get("MAX_CONTENT_LENGTH") or 1024 * 1024) * 2
+    waitress.serve(
+        _access_log(app),
+        host=host,
+        port=port,
+        threads=workers,
+        channel_timeout=IDLE_TIMEOUT,
+        max_request_body_size=limit,
+        asyncore_use_poll=True,  # no select() ceiling of 1024 sockets
+        ident="forecast",
+        **options,
+    )
 
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
+@click.option(
+    "--workers",
+    default=SERVE_THREADS,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="threads that run requests (one process)",
+)
 @with_appcontext
 def serve(host: str, port: int, workers: int) -> None:
-    """Migrate, seed an empty site, and serve with gunicorn."""
+    """Migrate, seed an empty site, and serve with waitress."""
     created = prepare_site()
     if created:
         click.echo(f"Loaded the seed pack: {created} questions in '{PUBLIC_SLUG}'.")
-    from gunicorn.app.base import BaseApplication
-
-    class _Server(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
-            self.cfg.set("access_log_format", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms')
-            self.cfg.set("graceful_timeout", 5)
-            self.cfg.set("post_worker_init", _worker_init)
-
-        def load(self):
-            return create_app()
-
-    get_db().dispose()  # workers open their own connections after the fork
-    click.echo(f"Serving on http://{host}:{port} with {workers} workers")
-    _Server().run()
+    click.echo(f"Serving on http://{host}:{port} with {workers} threads")
+    serve_app(current_app._get_current_object(), host=host, port=port, workers=workers)
 
 
 @main.group("user")

@@ -61,6 +61,7 @@ class Config:
                 name, _, value = part.partition("=")
                 if value:
                     setattr(self, f"RATELIMIT_{name.strip().upper()}", value.strip())
+        self.TRUSTED_PROXY = os.environ.get("FORECAST_TRUSTED_PROXY", "")
         self.SEED_ON_START = True
         self.BENCH_FLOOR = os.environ.get("FORECAST_BENCH_FLOOR", "") == "1"
 

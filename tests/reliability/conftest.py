@@ -38,25 +38,25 @@ def site(tmp_path_factory) -> Site:
     }
     log_path = tmp / "serve.log"
     log = open(log_path, "wb")  # noqa: SIM115 -- closed at teardown
-    proc = subprocess.Popen(
-        [FORECAST, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    site = Site(f"http://127.0.0.1:{port}", database_url, env, proc, log_path)
+    cmd = [FORECAST, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+
+    def spawn() -> subprocess.Popen:
+        return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    proc = spawn()
+    site = Site(f"http://127.0.0.1:{port}", database_url, env, proc, log_path, spawn=spawn)
     try:
         wait_until_serving(site.base, proc, log_path)
         site.admin_token = site.cli_user("admin")  # the first account: the site's admin
         site.db = Database(database_url)
         yield site
     finally:
-        proc.send_signal(signal.SIGINT)  # gunicorn: quick shutdown
+        site.proc.send_signal(signal.SIGINT)  # waitress: closes its sockets and exits
         try:
-            proc.wait(timeout=30)
+            site.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+            site.proc.kill()
+            site.proc.wait(timeout=10)
         log.close()
         if site.db is not None:
             site.db.dispose()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +64,7 @@ class Site:
     log_path: Path
     admin_token: str = ""
     db: Database | None = None
+    spawn: Callable[[], subprocess.Popen] | None = None
     _n: int = field(default=0)
 
     def url(self, path: str) -> str:
@@ -101,21 +104,12 @@ class Site:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def workers(self) -> set[int]:
-        """PIDs of the gunicorn workers (children of the `forecast serve` master)."""
-        pids = set()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == self.proc.pid:
-                pids.add(int(entry))
-        return pids
+    def kill_and_restart(self) -> None:
+        """SIGKILL the server wherever it is, then start it again on the same port."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.proc = self.spawn()
+        wait_until_serving(self.base, self.proc, self.log_path)
 
 
 def headers(token: str, **extra: str) -> dict:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
 
-from forecast.market.money import UNIT, ceil_units, floor_units, fmt
+from forecast.market.money import UNIT, ceil_units, floor_units, fmt_exact
 
 P_MIN = 0.001
 P_MAX = 0.999
@@ -302,7 +302,8 @@ def quote_sell(q: Sequence[int], b: int, i: int, shares: int, held: int) -> Quot
         raise InvalidTrade("Shares to sell must be more than zero.")
     if shares > held:
         raise NotEnoughShares(
-            f"You hold {fmt(held)} shares of this outcome; you cannot sell {fmt(shares)}."
+            f"You hold {fmt_exact(held)} shares of this outcome; you cannot sell "
+            f"{fmt_exact(shares)}."
         )
     before = prices(q, b)
     after = _check_limits(_moved(q, i, -shares), b)

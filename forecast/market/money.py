@@ -10,6 +10,7 @@ round down, points a player pays round up, points a player receives round down.
 from __future__ import annotations
 
 import math
+import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 
 UNIT = 10_000
@@ -84,3 +85,22 @@ def fmt(units: int, places: int = 2) -> str:
     """Human text for an amount: ``1234567`` -> ``'123.46'`` (display only)."""
     q = Decimal(1).scaleb(-places)
     return f"{from_units(units).quantize(q):,}"
+
+
+def fmt_exact(units: int) -> str:
+    """An amount to the unit, with at least two decimals: ``1672376`` -> ``'167.2376'``,
+    ``400000`` -> ``'40.00'``.  What a check compared, so a message never shows two
+    amounts that look equal when one was refused for exceeding the other."""
+    text = f"{from_units(units):,.{DECIMALS}f}"
+    return text[:-2] + text[-2:].rstrip("0") if text.endswith("0") else text
+
+
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+
+
+def typed_amount(text: str) -> str:
+    """What a person typed in an amount field, ready for ``to_units``: surrounding
+    spaces go, and commas go when they group thousands ("1,000.5"); any other comma
+    stays, so to_units refuses it rather than guessing."""
+    text = text.strip().replace("\u00a0", "").replace(" ", "")
+    return text.replace(",", "") if _GROUPED.match(text) else text

@@ -108,7 +108,8 @@ def create_competition(
 ) -> Competition:
     """Create a competition owned (and moderated) by ``user_id``.
 
-    Raises Invalid for a bad name, slug or balance, Conflict when the slug is taken.
+    Raises Invalid for a bad name, slug, balance or an end date not in the
+    future, Conflict when the slug is taken.
     """
     user = access.get_user(session, user_id)
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= 120 or has_nul(name):
@@ -124,6 +125,8 @@ def create_competition(
         raise Invalid(str(e), field="starting_balance") from None
     if balance > 10**9 * UNIT:
         raise Invalid("Starting balance is at most 1,000,000,000 points.", field="starting_balance")
+    if end_at is not None and end_at <= utcnow():
+        raise Invalid("The end date must be in the future.", field="end_at")
     if session.exec(select(Competition).where(Competition.slug == slug)).first() is not None:
         raise Conflict("That slug is taken.", code="slug_taken", field="slug")
     comp = Competition(

@@ -8,7 +8,7 @@ the player receives points, negative means the player gives points back.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import func, or_
@@ -83,10 +83,25 @@ class MemberMove:
 
 
 @dataclass(frozen=True)
+class Debt:
+    """A member whose balance an undo would take below zero (see docs/debts.md)."""
+
+    membership_id: int
+    username: str
+    balance: int  # now
+    after: int  # after the undo: negative
+
+    @property
+    def owed(self) -> int:
+        return -self.after
+
+
+@dataclass(frozen=True)
 class Preview:
     players: int
     trades: int
     moves: list[MemberMove]
+    debts: tuple[Debt, ...] = ()
 
     @property
     def paid_to_players(self) -> int:
@@ -157,7 +172,27 @@ def undo_preview(session: Session, question: Question) -> Preview:
             .group_by(LedgerEntry.membership_id)
         ):
             amounts[member_id] = -int(paid or 0)
-    return _preview(session, question.id, amounts)
+    preview = _preview(session, question.id, amounts)
+    return replace(preview, debts=tuple(_debts(session, amounts)))
+
+
+def _debts(session: Session, amounts: dict[int, int]) -> list[Debt]:
+    """The members whose balance plus their amount is below zero, largest debt first:
+    they spent what the undo takes back."""
+    takers = sorted(m for m, amount in amounts.items() if amount < 0)
+    if not takers:
+        return []
+    debts = [
+        Debt(member_id, name, balance, balance + amounts[member_id])
+        for member_id, name, balance in session.exec(
+            select(Membership.id, User.username, Membership.balance)
+            .join(User, User.id == Membership.user_id)
+            .where(col(Membership.id).in_(takers))
+        )
+        if balance + amounts[member_id] < 0
+    ]
+    debts.sort(key=lambda d: (d.after, d.username.lower(), d.membership_id))
+    return debts
 
 
 @dataclass(frozen=True)

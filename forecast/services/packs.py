@@ -12,7 +12,7 @@ Format (see README.md, "Question packs"):
         resolution_criteria: ...
         kind: binary               # or multiple_choice with outcomes: [labels]
         close_at: 2027-06-30T23:59:00Z
-        liquidity: 100             # b, in points
+        liquidity: 100             # b, in points; default: the competition's (DESIGN.md)
         initial_probabilities: [0.2, 0.8]   # optional, one per outcome
 
 Errors name the line and the field, and a bad file creates nothing.

@@ -11,16 +11,15 @@ from sqlmodel import Session, select
 
 from forecast.db import Prepared, detached
 from forecast.market import lmsr
-from forecast.market.money import UNIT, MoneyError, to_units
+from forecast.market.liquidity import MAX_LIQUIDITY, MIN_LIQUIDITY, default_liquidity
+from forecast.market.money import MoneyError, fmt, to_units
 from forecast.models import Competition, Outcome, Question, utcnow
 from forecast.services import access
+from forecast.services.competitions import DEFAULT_STARTING_BALANCE, log_action
 from forecast.services.competitions import effective_status as competition_status
-from forecast.services.competitions import log_action
 from forecast.services.errors import Conflict, Invalid, NotFound, has_nul
 
 KINDS = ("binary", "multiple_choice")
-MAX_LIQUIDITY = 1_000_000 * UNIT
-DEFAULT_LIQUIDITY = 100 * UNIT
 
 
 def parse_time(value: object, *, field: str = "close_at") -> datetime:
@@ -68,8 +67,15 @@ def validate_question(
     liquidity: object = None,
     initial_probabilities: object = None,
     now: datetime | None = None,
+    default_b: int | None = None,
 ) -> dict:
-    """Check a question's fields; return them cleaned.  Raises Invalid naming the field."""
+    """Check a question's fields; return them cleaned.  Raises Invalid naming the field.
+
+    Without a ``liquidity`` the question takes ``default_b`` (units), which
+    create_question works out from the competition's starting balance
+    (liquidity.default_liquidity); a check with no competition in view uses
+    that of the default starting balance.
+    """
     now = now or utcnow()
     clean = {
         "title": _text(title, "title", required=True, limit=300),
@@ -102,14 +108,17 @@ def validate_question(
         raise Invalid("The close time must be in the future.", field="close_at")
     clean["close_at"] = close
     if liquidity is None:
-        b = DEFAULT_LIQUIDITY
+        b = default_b if default_b is not None else default_liquidity(DEFAULT_STARTING_BALANCE)
     else:
         try:
             b = to_units(liquidity, field="Liquidity", allow_zero=True)  # the range says the rest
         except MoneyError as e:
             raise Invalid(str(e), field="liquidity") from None
-        if not UNIT <= b <= MAX_LIQUIDITY:
-            raise Invalid("Liquidity is between 1 and 1,000,000 points.", field="liquidity")
+        if not MIN_LIQUIDITY <= b <= MAX_LIQUIDITY:
+            raise Invalid(
+                f"Liquidity is between {fmt(MIN_LIQUIDITY, 0)} and {fmt(MAX_LIQUIDITY, 0)} points.",
+                field="liquidity",
+            )
     clean["liquidity"] = b
     probs = initial_probabilities
     if probs is not None:
@@ -138,11 +147,25 @@ def create_question(
 ) -> Question:
     """Create a question and its outcomes.
 
-    Moderators only (Forbidden); fields and errors as validate_question.
+    Moderators only (Forbidden); fields and errors as validate_question, its
+    liquidity by default the competition's (liquidity.default_liquidity).
+    Conflict (competition_closed) once the competition has ended.
     """
     if check_moderator:
         access.require_moderator(session, user_id, competition.id)
-    clean = validate_question(**fields)
+    clean = validate_question(**fields, default_b=default_liquidity(competition.starting_balance))
+    # Read FOR SHARE, as resolution.undo does: closing the competition (FOR UPDATE)
+    # waits for this question, or this sees the competition closed.
+    current = session.exec(
+        select(Competition)
+        .where(Competition.id == competition.id)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    ).one()
+    if competition_status(current) != "open":
+        raise Conflict(
+            "This competition has ended; it takes no new questions.", code="competition_closed"
+        )
     question = Question(
         competition_id=competition.id,
         title=clean["title"],

@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from forecast.db import Prepared
 from forecast.market import lmsr
-from forecast.market.money import MoneyError, fmt, to_units
+from forecast.market.money import MoneyError, fmt_exact, to_units
 from forecast.models import Competition, Membership, Outcome, Position, Question, Trade, utcnow
 from forecast.services import access, accounts, ledger
 from forecast.services.competitions import effective_status as competition_status
@@ -426,9 +426,16 @@ def trade(
             return TradeResult(earlier, earlier.balance_after, question, done, replayed=True)
     _check_open(market, now)
     quote_ = _price(market, index, order, outcome.shares)
-    if quote_.cost > member.balance:
+    if quote_.cost > 0 and member.balance < 0:  # a debt (docs/debts.md): sells repay it
         raise Conflict(
-            f"You have {fmt(member.balance)} points; this trade costs {fmt(quote_.cost)}.",
+            f"You owe {fmt_exact(-member.balance)} points, so you cannot buy until it is "
+            "repaid; sell shares to repay it.",
+            code="insufficient_balance",
+        )
+    if quote_.cost > 0 and quote_.cost > member.balance:
+        raise Conflict(
+            f"You have {fmt_exact(member.balance)} points; this trade costs "
+            f"{fmt_exact(quote_.cost)}.",
             code="insufficient_balance",
         )
     probs = {str(o.id): p for o, p in zip(market.outcomes, quote_.probabilities_after, strict=True)}

@@ -300,6 +300,9 @@ def create_competition():
     if not isinstance(is_listed, bool):
         raise Invalid("is_listed is true or false.", field="is_listed")
     balance = _number_field(body, "starting_balance")
+    end_at = body.get("end_at")
+    if end_at is not None:
+        end_at = questions.parse_time(end_at, field="end_at")
     comp = transaction(
         lambda s: competitions.create_competition(
             session=s,
@@ -308,6 +311,7 @@ def create_competition():
             slug=body.get("slug"),
             starting_balance=balance,
             is_listed=is_listed,
+            end_at=end_at,
         )
     )
     return jsonify(
@@ -317,6 +321,7 @@ def create_competition():
             "join_code": comp.join_code,
             "starting_balance": to_float(comp.starting_balance),
             "is_listed": comp.is_listed,
+            "end_at": queries.iso(comp.end_at),
         }
     ), 201
 

@@ -72,6 +72,7 @@ SCHEMAS: dict[str, dict] = {
                 "maximum": 1_000_000_000,
             },
             "is_listed": {"type": "boolean", "default": True},
+            "end_at": {**TIME, "description": "optional; in the future; trading stops then"},
         },
         ["name", "slug", "starting_balance"],
     ),
@@ -82,6 +83,7 @@ SCHEMAS: dict[str, dict] = {
             "join_code": STRING,
             "starting_balance": NUMBER,
             "is_listed": {"type": "boolean"},
+            "end_at": {**TIME, "nullable": True},
         }
     ),
     "Join": _obj({"code": {"type": "string", "minLength": 1}}),
@@ -133,7 +135,12 @@ SCHEMAS: dict[str, dict] = {
                 "description": "labels; multiple choice only (binary is YES, NO)",
             },
             "close_at": {**TIME, "description": "any time in the future"},
-            "liquidity": {**NUMBER, "minimum": 1, "maximum": 1_000_000, "default": 100},
+            "liquidity": {
+                **NUMBER,
+                "minimum": 1,
+                "maximum": 10_000_000_000,
+                "description": "b in points; default: the starting balance / ln 2 (DESIGN.md)",
+            },
             "initial_probabilities": {
                 "description": "opening odds, one per outcome (a list, or an object by label)",
                 "oneOf": [

@@ -572,7 +572,7 @@ def test_moderators_create_questions(api, world, db):
         {**body, "close_at": 1_900_000_000},
         {**body, "close_at": "99999-01-01T00:00:00Z"},
         {**body, "liquidity": 0},
-        {**body, "liquidity": 10**7},
+        {**body, "liquidity": 10**11},
         {**body, "liquidity": "100"},
         {**body, "initial_probabilities": [0.5, 0.5]},
         {**body, "initial_probabilities": [0.9, 0.9, 0.9]},

@@ -200,7 +200,9 @@ def test_pack_loads_once_and_bad_pack_names_line_and_field(db, tx, make_user, pu
     first = tx(lambda s: packs.load(session=s, text=text, competition=public, user_id=admin.id))
     second = tx(lambda s: packs.load(session=s, text=text, competition=public, user_id=admin.id))
     assert len(first) == 6 and second == []
-    bad = text.replace("    kind: multiple_choice\n", "    kind: multiple_choice\n    liquidity: -3\n", 1)
+    bad = text.replace(
+        "    kind: multiple_choice\n", "    kind: multiple_choice\n    liquidity: -3\n", 1
+    )
     with pytest.raises(packs.PackError) as e:
         tx(
             lambda s: packs.load(

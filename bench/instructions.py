@@ -79,7 +79,7 @@ def measure(args: argparse.Namespace) -> None:
         in_process_client,
         trade_as_next_holder,
     )
-    from forecast.web import pages
+    from forecast.web.questions import _now_step
 
     url = database_url(args.db, args.size)
     client = in_process_client(url)
@@ -115,7 +115,7 @@ def measure(args: argparse.Namespace) -> None:
         # Pages are drawn again each minute ("2 minutes ago"): a count that a new minute
         # began in, or after its warm-up, is made again (valgrind is slow).
         for _attempt in range(5):
-            minute = pages._now_step()
+            minute = _now_step()
             for step in steps[:5] if target in ("trade", "floor-write") else steps:
                 step()  # warm: each page viewed once (its caches built), a few writes made
             if target == "question-redraw":
@@ -130,7 +130,7 @@ def measure(args: argparse.Namespace) -> None:
                 step()
             _control("-i", "off")
             gc.enable()
-            if pages._now_step() == minute:
+            if _now_step() == minute:
                 break
         _control("-d", target)
 

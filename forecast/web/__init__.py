@@ -31,16 +31,29 @@ class _Counted:
 
 
 def register(app: Flask) -> None:
-    from forecast.market.money import fmt
-    from forecast.web import admin, api, auth, comments, competitions, moderate, pages, profile
+    from forecast.web import (
+        admin,
+        api,
+        auth,
+        comments,
+        competitions,
+        filters,
+        home,
+        leaderboard,
+        moderate,
+        portfolio,
+        profile,
+        questions,
+    )
 
     app.wsgi_app = _Counted(app.wsgi_app)
     app.url_map.converters["int"] = IdConverter
-    app.add_template_global(fmt, "fmt")
+    filters.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
-    for module in (auth, pages, moderate, competitions, comments, profile, admin, api):
+    pages = (home, questions, leaderboard, portfolio)
+    for module in (auth, *pages, moderate, competitions, comments, profile, admin, api):
         app.register_blueprint(module.bp)
     if app.config.get("BENCH_FLOOR"):
         from forecast.web import bench

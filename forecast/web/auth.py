@@ -72,7 +72,7 @@ def safe_next(target: str | None) -> str | None:
 
 
 def _next_or_home(form_next: str | None = None) -> str:
-    return safe_next(form_next) or safe_next(request.args.get("next")) or url_for("pages.home")
+    return safe_next(form_next) or safe_next(request.args.get("next")) or url_for("home.home")
 
 
 def _login_key() -> str:
@@ -160,11 +160,11 @@ def logout():
     """Log out (a POST with the CSRF token, so no other site can log you out)."""
     if not LogoutForm().validate_on_submit():
         flash("The logout form expired; try again.", "error")
-        return redirect(url_for("pages.home"), 303)
+        return redirect(url_for("home.home"), 303)
     logout_user()
     session.clear()
     flash("Logged out.", "info")
-    return redirect(url_for("pages.home"), 303)
+    return redirect(url_for("home.home"), 303)
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

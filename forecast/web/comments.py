@@ -83,7 +83,7 @@ def _back(question_id: int):
     if request.headers.get("HX-Request"):
         question = access.viewable_question(get_session(), current_user.id, question_id)
         return render_template("partials/_comments.html", **comments_context(question))
-    return redirect(url_for("pages.question", question_id=question_id) + "#comments", 303)
+    return redirect(url_for("questions.question", question_id=question_id) + "#comments", 303)
 
 
 @bp.post("/questions/<int:question_id>/comments")

@@ -109,7 +109,7 @@ def join(slug: str):
     session = get_session()
     comp = access.get_competition(session, slug)  # a code holder may join a private one
     if access.membership(session, current_user.id, comp.id) is not None:
-        return redirect(url_for("pages.competition_home", slug=slug), 303)
+        return redirect(url_for("home.competition_home", slug=slug), 303)
     form = JoinForm()
     if request.method == "GET" and request.args.get("code"):
         form.code.data = request.args["code"]
@@ -124,7 +124,7 @@ def join(slug: str):
             _field_error(form, e)
         else:
             flash(f"You joined {comp.name} with {fmt(comp.starting_balance)} points.", "success")
-            return redirect(url_for("pages.competition_home", slug=slug), 303)
+            return redirect(url_for("home.competition_home", slug=slug), 303)
     # The name shows only to someone holding a link or code to it.
     shown = comp if comp.is_listed or request.args.get("code") or request.method == "POST" else None
     status = 422 if form.errors or form.form_errors else 200
@@ -316,4 +316,4 @@ def pack_load(slug: str):
         flash(e.message, "error")
         return redirect(url_for("competitions.settings", slug=slug), 303)
     flash(f"Loaded {len(created)} new questions.", "success")
-    return redirect(url_for("pages.competition_home", slug=slug), 303)
+    return redirect(url_for("home.competition_home", slug=slug), 303)

@@ -44,8 +44,8 @@ def _signed_in():
 
 def question_url(question_id: int) -> str:
     """The player's page of a question."""
-    if "pages.question" in current_app.view_functions:
-        return url_for("pages.question", question_id=question_id)
+    if "questions.question" in current_app.view_functions:
+        return url_for("questions.question", question_id=question_id)
     return f"{request.script_root}/questions/{question_id}"
 
 

@@ -261,7 +261,7 @@ def test_hypothesis_form_posts_to_the_trading_pages(app, client, db, fuzz_world)
         if not rule.endpoint.startswith("api.")
         and "POST" in rule.methods
         and rule.rule.startswith("/questions/<int:question_id>/")
-        and rule.endpoint.startswith("pages.")
+        and rule.endpoint.startswith("questions.")
     ]
     assert posts, "the question page has no trade forms to fuzz"
     with db.session() as s:

@@ -27,40 +27,19 @@ def _statements(app, monkeypatch) -> list[str]:
     return seen
 
 
-def _forget_drawn() -> None:
-    """Forget everything the pages keep drawn and read, so the next view draws afresh."""
-    from forecast.services import queries
-    from forecast.web import pages
-
-    for kept in (pages._DRAWN, pages._PARTS, pages._ROWS, pages._LATEST, queries._HISTORIES):
-        kept.clear()
+def _forget_drawn(app) -> None:
+    """Empty the app's cache, so the next view draws everything afresh."""
+    app.extensions["forecast_cache"].clear()
 
 
 @pytest.fixture
 def steady_clock(monkeypatch):
-    """Pages take "now" to the minute (pages._now_step), in the keys of what they keep
-    drawn and in the chart's end: two views either side of a minute would draw again."""
-    from forecast.web import pages
+    """An open question's chart runs to "now" taken to the minute (questions._now_step):
+    two views either side of a minute would draw it again."""
+    from forecast.web import questions
 
-    step = pages._now_step()
-    monkeypatch.setattr(pages, "_now_step", lambda: step)
-
-
-@pytest.mark.usefixtures("steady_clock")
-def test_a_question_page_reads_its_question_and_competition_once(app, make_question, monkeypatch):
-    """With its outcomes, in one statement (questions.viewable_with_outcomes)."""
-    q = make_question()
-    client = app.test_client()
-    assert client.get(f"/questions/{q.id}").status_code == 200
-    seen = _statements(app, monkeypatch)
-    assert client.get(f"/questions/{q.id}").status_code == 200
-    competition_reads = [s for s in seen if "FROM competition" in s or "JOIN competition" in s]
-    assert len(competition_reads) == 1, competition_reads  # with the question, not again by id
-    assert "FROM question JOIN competition" in competition_reads[0]
-    assert "LEFT OUTER JOIN outcome" in competition_reads[0]
-    assert not [s for s in seen if "FROM outcome" in s], seen  # the outcomes came with it
-    assert len([s for s in seen if "FROM question" in s]) == 1, seen  # and nothing again by id
-    assert len(seen) == 1, seen  # the chart, the trades and the comments are kept already
+    step = questions._now_step()
+    monkeypatch.setattr(questions, "_now_step", lambda: step)
 
 
 def test_the_api_question_reads_its_competition_once(app, make_question, monkeypatch):
@@ -72,143 +51,6 @@ def test_the_api_question_reads_its_competition_once(app, make_question, monkeyp
     assert len(competition_reads) == 1, competition_reads
 
 
-def _recent_trades_section(html: str) -> str:
-    section = html[html.index('<section id="recent-trades"') :]
-    return section[: section.index("</section>")]
-
-
-@pytest.mark.usefixtures("steady_clock")
-def test_a_redrawn_recent_trades_table_draws_only_the_new_rows(
-    web, make_user, make_question, buy, monkeypatch
-):
-    """After a trade the table is drawn again, but each earlier row comes as drawn before
-    (pages._trade_rows), and the table is what drawing every row afresh gives."""
-    from forecast.web import pages
-
-    alice, bob = make_user("alice"), make_user("bob")
-    q = make_question()
-    client, (yes, _) = web.client, web.outcomes(q)
-    page = client.get(f"/questions/{q.id}").get_data(as_text=True)
-    assert "No trades yet" in _recent_trades_section(page)
-    drawn: list[int] = []
-    real = pages.get_template_attribute
-
-    def counting(name, attribute):  # noqa: ANN001, ANN202
-        macro = real(name, attribute)
-
-        def row(t, when):  # noqa: ANN001, ANN202
-            drawn.append(t["id"])
-            return macro(t, when)
-
-        return row
-
-    monkeypatch.setattr(pages, "get_template_attribute", counting)
-    first = buy(alice, q, yes, spend=5).trade.id
-    client.get(f"/questions/{q.id}")
-    second = buy(bob, q, yes, spend=3).trade.id
-    table = _recent_trades_section(client.get(f"/questions/{q.id}").get_data(as_text=True))
-    assert drawn == [first, second]  # the first row drawn once, for the first view
-    assert table.index(">bob<") < table.index(">alice<")  # newest first
-    _forget_drawn()
-    afresh = _recent_trades_section(client.get(f"/questions/{q.id}").get_data(as_text=True))
-    assert afresh == table and drawn == [first, second, second, first]
-
-
-def _table_reads(seen: list[str]) -> list[str]:
-    return [s for s in seen if "FROM trade JOIN user" in s.replace('"', "")]
-
-
-def test_the_recent_trades_are_read_once_each(app, web, make_user, make_question, buy, monkeypatch):
-    """A view after new trades reads only those (pages._latest_trades), a view a minute
-    later (its times reworded) reads none, and the table is always the one a fresh read
-    draws, past the RECENT_TRADES it shows too."""
-    from datetime import timedelta
-
-    from forecast.services import queries
-    from forecast.web import pages
-
-    alice, bob = make_user("alice"), make_user("bob")
-    q, other = make_question(), make_question(title="Another question?")
-    client, (yes, no), (elsewhere, _) = web.client, web.outcomes(q), web.outcomes(other)
-    step = pages._now_step()
-    monkeypatch.setattr(pages, "_now_step", lambda: step)
-
-    def view() -> tuple[str, list[str]]:
-        seen = _statements(app, monkeypatch)
-        table = _recent_trades_section(client.get(f"/questions/{q.id}").get_data(as_text=True))
-        monkeypatch.undo()  # the recording (and the clock, set again below)
-        monkeypatch.setattr(pages, "_now_step", lambda: step)
-        return table, _table_reads(seen)
-
-    def afresh() -> str:
-        _forget_drawn()
-        return view()[0]
-
-    def trade(k: int) -> None:
-        buy(bob if k % 2 else alice, q, no if k % 2 else yes, spend=1 + k % 3)
-        buy(bob, other, elsewhere, spend=1)  # ids are the site's: the question's skip these
-
-    for k in range(3):
-        trade(k)
-    table, reads = view()
-    assert len(reads) == 1 and "trade.id >" not in reads[0]  # the first read: the latest 20
-    assert table.count("<tr>") == 3 + 1  # and the header
-    made = 3
-    for n in (2, queries.RECENT_TRADES + 5):
-        for k in range(n):
-            trade(k)
-        made += n
-        table, reads = view()
-        assert len(reads) == 1 and "trade.id >" in reads[0], reads  # only what came since
-        assert table == afresh()
-        assert table.count("<tr>") == min(made, queries.RECENT_TRADES) + 1
-    step += timedelta(minutes=1)
-    table, reads = view()
-    assert reads == [] and table == afresh()  # drawn again for the new minute, nothing read
-
-
-def _chart(html: str) -> str:
-    chart = html[html.index('<svg class="chart history-chart"') :]
-    return chart[: chart.index("</svg>")]
-
-
-@pytest.mark.usefixtures("steady_clock")
-@pytest.mark.parametrize("trades_since", [1, 25])
-def test_a_redrawn_chart_takes_the_new_trades_from_the_recent_trades(
-    app, web, make_user, make_question, buy, monkeypatch, trades_since
-):
-    """A kept history a few trades behind takes them from the recent trades the page has
-    read anyway (queries.history_columns' ``newest``); more than the table holds are
-    read.  Either way the chart is the one drawn from the whole history afresh."""
-    from forecast.services import queries
-
-    alice, bob = make_user("alice"), make_user("bob")
-    q, other = make_question(), make_question(title="Another question?")
-    client, (yes, no), (elsewhere, _) = web.client, web.outcomes(q), web.outcomes(other)
-    buy(alice, q, yes, spend=5)
-    client.get(f"/questions/{q.id}")  # keeps the history
-    for k in range(trades_since):
-        buy(bob if k % 2 else alice, q, no if k % 2 else yes, spend=1 + k % 3)
-        buy(bob, other, elsewhere, spend=1)  # ids are the site's: the question's skip these
-    seen = _statements(app, monkeypatch)
-    chart = _chart(client.get(f"/questions/{q.id}").get_data(as_text=True))
-    since = [s for s in seen if "trade.id >" in s and "username" not in s]  # not the table's
-    assert len(since) == (0 if trades_since < queries.RECENT_TRADES else 1), seen
-    _forget_drawn()
-    assert _chart(client.get(f"/questions/{q.id}").get_data(as_text=True)) == chart
-
-
-def test_the_trades_since_a_kept_history_come_from_the_newest_only_when_they_reach_it():
-    from forecast.services.queries import _since
-
-    newest = [(9, "t9", {}), (8, "t8", {}), (7, "t7", {})]
-    assert _since(newest, 7) == [(8, "t8", {}), (9, "t9", {})]
-    assert _since(newest, 9) == []
-    # ids are the site's, not the question's: a trade between 6 and 7 would not show
-    assert _since(newest, 6) is None
-    assert _since([], 5) is None and _since(None, 5) is None
-
-
 def test_the_comments_are_read_again_only_when_they_or_the_positions_move(
     app, web, tx, make_user, make_question, buy, monkeypatch
 ):
@@ -218,15 +60,15 @@ def test_the_comments_are_read_again_only_when_they_or_the_positions_move(
     question without comments leaves them as they are."""
     from forecast.services import comments
     from forecast.web import comments as comments_web
-    from forecast.web import pages
+    from forecast.web import questions
 
     alice, admin = make_user("alice"), make_user("root", admin=True)
     q = make_question()
     client, (yes, _) = web.client, web.outcomes(q)
-    step = pages._now_step()
+    step = questions._now_step()
 
     def view() -> tuple[str, int]:
-        monkeypatch.setattr(pages, "_now_step", lambda: step)
+        monkeypatch.setattr(questions, "_now_step", lambda: step)
         seen = _statements(app, monkeypatch)
         page = client.get(f"/questions/{q.id}").get_data(as_text=True)
         monkeypatch.undo()
@@ -303,6 +145,96 @@ def test_comments_written_without_a_version_show_within_a_minute(
     assert not comments_web._COMMENTS  # too long to keep
 
 
+def _chart(html: str) -> str:
+    chart = html[html.index('<svg class="chart history-chart"') :]
+    return chart[: chart.index("</svg>")]
+
+
+def _drawings(monkeypatch, module, name: str) -> list:
+    """Each call of ``module.name`` from now on (its first argument)."""
+    calls: list = []
+    real = getattr(module, name)
+
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(args[0] if args else None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+    return calls
+
+
+@pytest.mark.usefixtures("steady_clock")
+def test_a_question_chart_is_drawn_once_per_trade_for_every_viewer(
+    app, web, make_user, make_question, buy, signed_in, monkeypatch
+):
+    """The app's cache keeps a question's chart by its id at its trade count: viewers after
+    the first, signed in or not, get it as drawn; a trade draws it again, and what is kept
+    is what drawing afresh gives."""
+    from forecast.web import charts
+
+    alice = make_user("alice")
+    q = make_question()
+    yes, no = web.outcomes(q)
+    buy(alice, q, yes, spend=5)
+    page = f"/questions/{q.id}"
+    drawn = _drawings(monkeypatch, charts, "history_chart_columns")
+    first = web.client.get(page).get_data(as_text=True)
+    member, _ = signed_in(app, alice, page)
+    mine = member.get(page).get_data(as_text=True)
+    assert len(drawn) == 1 and _chart(mine) == _chart(first)
+    buy(alice, q, no, spend=20)
+    after = web.client.get(page).get_data(as_text=True)
+    assert len(drawn) == 2 and _chart(after) != _chart(first)
+    _forget_drawn(app)
+    assert _chart(web.client.get(page).get_data(as_text=True)) == _chart(after)
+
+
+def test_home_cards_are_built_once_per_trade_on_their_question(
+    app, web, make_user, make_question, buy, monkeypatch
+):
+    """A question card (its probability and sparkline) is kept by the question's id at its
+    trade count: a trade on one question builds that card again and no other."""
+    from forecast.web import home
+
+    alice = make_user("alice")
+    q = make_question()
+    make_question(title="Another question?")
+    built = _drawings(monkeypatch, home, "_card")
+    first = web.client.get("/").get_data(as_text=True)
+    assert len(built) == 2 and "Another question?" in first
+    assert web.client.get("/").get_data(as_text=True) == first and len(built) == 2
+    buy(alice, q, web.outcomes(q)[0], spend=30)
+    after = web.client.get("/").get_data(as_text=True)
+    assert len(built) == 3 and after != first
+    _forget_drawn(app)
+    assert web.client.get("/").get_data(as_text=True) == after
+
+
+def _recent_trades_section(html: str) -> str:
+    section = html[html.index('<section id="recent-trades"') :]
+    return section[: section.index("</section>")]
+
+
+def test_the_recent_trades_show_the_latest_newest_first(web, make_user, make_question, buy):
+    from forecast.services import queries
+
+    alice, bob = make_user("alice"), make_user("bob")
+    q = make_question()
+    yes, no = web.outcomes(q)
+    page = f"/questions/{q.id}"
+    assert "No trades yet" in _recent_trades_section(web.client.get(page).get_data(as_text=True))
+    buy(alice, q, yes, spend=5)
+    buy(bob, q, no, spend=3)
+    table = _recent_trades_section(web.client.get(page).get_data(as_text=True))
+    assert table.index(">bob<") < table.index(">alice<")  # newest first
+    assert "bought NO" in table and "just now" in table
+    for k in range(queries.RECENT_TRADES):
+        buy(alice, q, yes, spend=1 + k % 3)
+    table = _recent_trades_section(web.client.get(page).get_data(as_text=True))
+    assert table.count("<tr>") == queries.RECENT_TRADES + 1  # and the header
+    assert ">bob<" not in table
+
+
 def _rendered(app) -> list[str]:
     """The names of the templates rendered from now on (Flask's template_rendered signal)."""
     from flask import template_rendered
@@ -316,45 +248,15 @@ def _rendered(app) -> list[str]:
     return names
 
 
-SHARED_PARTS = ("partials/_probability.html", "partials/_about.html")
-
-
-@pytest.mark.usefixtures("steady_clock")
-def test_the_parts_every_viewer_sees_are_drawn_once_per_trade(
-    app, web, make_user, make_question, buy, signed_in
+def test_htmx_fragments_of_the_question_page_draw_only_the_panel(
+    app, web, make_question, monkeypatch
 ):
-    """The probabilities and the question's text are drawn for the
-    first view and kept (pages._Later) for everyone's next, signed in or not; a trade
-    draws them again, and what each viewer sees of their own still is theirs."""
+    """A change of mode swaps the trade panel: no chart, recent trades or comments."""
+    from forecast.web import charts
 
-    alice = make_user("alice")
-    q = make_question(description="Whether the <deal> closes.")
-    yes, no = web.outcomes(q)
-    buy(alice, q, yes, spend=5)
-    page = f"/questions/{q.id}"
-    first = web.client.get(page).get_data(as_text=True)
-    names = _rendered(app)
-    again = web.client.get(page).get_data(as_text=True)
-    assert again == first and not [n for n in names if n in SHARED_PARTS], names
-    member, _ = signed_in(app, alice, page)
-    mine = member.get(page).get_data(as_text=True)
-    assert not [n for n in names if n in SHARED_PARTS], names
-    assert 'id="balance"' in mine and 'id="balance"' not in first  # hers, drawn for her
-    assert "Log in to see what you hold." in first and "Log in to see" not in mine
-    assert "Whether the &lt;deal&gt; closes." in mine  # escaped, as drawn
-    buy(alice, q, no, spend=20)
-    names.clear()
-    after = web.client.get(page).get_data(as_text=True)
-    assert [n for n in names if n in SHARED_PARTS] == ["partials/_probability.html"]  # not the text
-    _forget_drawn()
-    assert web.client.get(page).get_data(as_text=True) == after  # as drawn afresh
-    assert _chart(after) != _chart(first)
-
-
-@pytest.mark.usefixtures("steady_clock")
-def test_htmx_fragments_of_the_question_page_draw_none_of_the_shared_parts(app, web, make_question):
     q = make_question()
+    drawn = _drawings(monkeypatch, charts, "history_chart_columns")
     names = _rendered(app)
     r = web.client.get(f"/questions/{q.id}/trade?mode=sell", headers={"HX-Request": "true"})
-    assert r.status_code == 200 and names[-1] == "partials/_trade_panel.html", names
-    assert not [n for n in names if n in SHARED_PARTS], names
+    assert r.status_code == 200 and names == ["partials/_trade_panel.html"], names
+    assert drawn == []

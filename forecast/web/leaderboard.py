@@ -1,0 +1,48 @@
+"""The leaderboard page: a competition's players ranked by net worth or by mean Brier,
+100 a page, the table refreshing itself through htmx."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from forecast.db import get_session
+from forecast.services import queries
+from forecast.web.lookups import page_of, uid, viewable_competition
+from forecast.web.render import render
+
+bp = Blueprint("leaderboard", __name__)
+
+LEADERBOARD_PAGE = 100  # rows a page; the viewer's own row is always shown
+LEADERBOARD_MAX_AGE = 300  # a large leaderboard this old at most is shown while it is redone
+
+
+@bp.get("/c/<slug>/leaderboard")
+def leaderboard(slug: str):
+    """Rank the players by net worth or by mean Brier (``?by=brier``), 100 a page.
+
+    htmx refreshes the table every few seconds.
+    """
+    comp = viewable_competition(slug)
+    by = "brier" if request.args.get("by") == "brier" else "net_worth"
+    standings = queries.leaderboard(get_session(), comp, by=by, max_age=LEADERBOARD_MAX_AGE)
+    page, pages = page_of(len(standings), LEADERBOARD_PAGE)
+    shown = standings[(page - 1) * LEADERBOARD_PAGE : page * LEADERBOARD_PAGE]
+    me = uid()
+    mine = None
+    if me is not None and all(s.user_id != me for s in shown):
+        mine = standings.of_user(me)
+    return render(
+        "leaderboard.html",
+        "partials/_leaderboard.html",
+        competition=comp,
+        standings=shown,
+        mine=mine,
+        players=len(standings),
+        page_no=page,
+        pages=pages,
+        first=(page - 1) * LEADERBOARD_PAGE + 1,
+        as_of=standings.as_of,
+        final=standings.final,
+        me=me,
+        by=by,
+    )

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from sqlmodel import select
 
 from forecast.db import get_session, transaction
-from forecast.market.money import fmt
+from forecast.market.money import fmt, typed_amount
 from forecast.models import Competition, Membership, Question, User
 from forecast.services import access, competitions, exports, packs
 from forecast.services.errors import DomainError
@@ -85,7 +85,7 @@ def create():
                     user_id=current_user.id,
                     name=form.name.data,
                     slug=(form.slug.data or "").strip(),
-                    starting_balance=form.starting_balance.data,
+                    starting_balance=typed_amount(form.starting_balance.data or ""),
                     is_listed=form.is_listed.data,
                     end_at=end_at,
                 )

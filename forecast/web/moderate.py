@@ -20,6 +20,7 @@ from forecast.extensions import login_manager
 from forecast.market.money import fmt
 from forecast.models import Competition, Question, utcnow
 from forecast.services import access, moderation, questions, resolution
+from forecast.services.competitions import effective_status as competition_status
 from forecast.services.errors import DomainError
 from forecast.web.moderate_forms import (
     CloseForm,
@@ -124,7 +125,11 @@ def create_question(slug: str):
     """Write a new question (binary or multiple choice) in this competition."""
     comp = _moderated_competition(slug)
     form = QuestionForm()
+    form.describe_depths(comp.starting_balance)
     err = None
+    if competition_status(comp) != "open":
+        ended = _render("moderate/new.html", comp=comp, form=form, ended=True)
+        return ended, 409 if request.method == "POST" else 200
     if form.validate_on_submit():
 
         def create(s: Session) -> Question:
@@ -139,7 +144,7 @@ def create_question(slug: str):
                 kind=form.kind.data,
                 outcomes=form.outcome_labels(),
                 close_at=_aware(form.close_at.data),
-                liquidity=(form.liquidity.data or "").strip(),
+                liquidity=form.chosen_liquidity(comp.starting_balance),
                 initial_probabilities=form.initial_probabilities.parsed,
             )
 

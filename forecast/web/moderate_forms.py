@@ -22,6 +22,14 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
+from forecast.market.liquidity import (
+    DEFAULT_DEPTH,
+    DEPTHS,
+    default_liquidity,
+    probability_after_spend,
+)
+from forecast.market.money import fmt, from_units, typed_amount
+
 TIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -75,13 +83,18 @@ class QuestionForm(FlaskForm):
         "Source", validators=[Length(max=2_000), plain_text], description="Where to check."
     )
     close_at = close_time("Close time (UTC)")
+    depth = RadioField(
+        "Liquidity: how far trades move the price",
+        choices=[SelectChoice(name, name.capitalize()) for name in DEPTHS],
+        default=DEFAULT_DEPTH,
+        validators=[Optional()],  # none chosen: the default
+    )
     liquidity = StringField(
-        "Liquidity b (points)",
-        default="100",
-        validators=[InputRequired(message="Give the liquidity in points."), Length(max=40)],
+        "Or your own liquidity b (points, optional)",
+        validators=[Optional(), Length(max=40)],
         description=(
-            "How far trades move the price: larger b, steadier prices. The market maker can "
-            "lose at most b × ln(number of outcomes) points."
+            "Leave empty to use the choice above. Larger b, steadier prices; the market "
+            "maker can lose at most b × ln(number of outcomes) points."
         ),
     )
     initial_probabilities = TextAreaField(
@@ -93,11 +106,38 @@ class QuestionForm(FlaskForm):
         ),
     )
 
+    def describe_depths(self, starting_balance: int) -> None:
+        """Label each depth with what it means in this competition's points."""
+        self.depth.choices = [
+            SelectChoice(name, depth_label(name, starting_balance)) for name in DEPTHS
+        ]
+
+    def chosen_liquidity(self, starting_balance: int) -> object:
+        """The b to ask for: the typed one, else the chosen depth's (in points)."""
+        typed = typed_amount(self.liquidity.data or "")
+        if typed:
+            return typed
+        return from_units(default_liquidity(starting_balance, self.depth.data or DEFAULT_DEPTH))
+
     def outcome_labels(self) -> list[str] | None:
         return lines(self.outcomes.data) if self.kind.data == "multiple_choice" else None
 
     def validate_initial_probabilities(self, field) -> None:  # noqa: ANN001
         field.parsed = parse_percentages(field.data)
+
+
+def depth_label(name: str, starting_balance: int) -> str:
+    """'Normal (b = 1,442.70): the whole starting balance of 1,000.00 points moves a 50%
+    question to at most 75.0%; a tenth of it, to 53.3%. The default.'"""
+    multiple, meaning = DEPTHS[name]
+    b = default_liquidity(starting_balance, name)
+    whole = probability_after_spend(b, starting_balance)
+    tenth = probability_after_spend(b, starting_balance // 10)
+    return (
+        f"{name.capitalize()} (b = {fmt(b)}): the whole starting balance of "
+        f"{fmt(starting_balance)} points moves a 50% question to at most {whole:.1%}; "
+        f"a tenth of it, to {tenth:.1%}. {meaning.capitalize()}."
+    )
 
 
 def parse_percentages(text: str | None) -> list[float] | None:

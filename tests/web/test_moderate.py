@@ -484,7 +484,6 @@ TWENTY = "\n".join(f"Option {i}" for i in range(20))
         ({"liquidity": "10000000001"}, "liquidity", "between 1 and 10,000,000,000"),
         ({"liquidity": "0.5"}, "liquidity", "between 1 and 10,000,000,000"),
         ({"liquidity": "lots"}, "liquidity", "must be a number"),
-        ({"liquidity": ""}, "liquidity", "Give the liquidity"),
         ({"initial_probabilities": "60, 30"}, "initial_probabilities", "add up to 90%, not 100%"),
         ({"initial_probabilities": "60\n50"}, "initial_probabilities", "add up to 110%"),
         ({"initial_probabilities": "100, 0"}, "initial_probabilities", "0.1% to 99.9%"),

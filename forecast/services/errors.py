@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class DomainError(Exception):
     status = 400
@@ -37,6 +39,15 @@ class Conflict(DomainError):
 
     status = 409
     code = "conflict"
+
+
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def unstorable(value: object) -> bool:
+    """True for text holding a NUL character or an unpaired surrogate: PostgreSQL
+    stores neither, and neither can be encoded as UTF-8 for any database."""
+    return isinstance(value, str) and _UNSTORABLE.search(value) is not None
 
 
 def has_nul(value: object) -> bool:

@@ -15,7 +15,11 @@ Format (see README.md, "Question packs"):
         liquidity: 100             # b, in points; default: the competition's (DESIGN.md)
         initial_probabilities: [0.2, 0.8]   # optional, one per outcome
 
-Errors name the line and the field, and a bad file creates nothing.
+Errors name the line and the field, and a bad file creates nothing.  A pack is
+plain data: anchors and aliases (``&a`` / ``*a``, YAML's way to repeat a part,
+which nested a few levels deep expands a few hundred bytes into gigabytes) are
+refused where they first appear, and so is a file over MAX_PACK_BYTES or one of
+more than MAX_NODES values.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from sqlmodel import Session, select
 
 from forecast.models import Competition, Question, utcnow
 from forecast.services import access
-from forecast.services.errors import DomainError, Invalid
+from forecast.services.errors import DomainError, Invalid, unstorable
 from forecast.services.queries import iso
 from forecast.services.questions import (
     create_question,
@@ -55,6 +59,8 @@ QUESTION_FIELDS = {
     "initial_probabilities",
 }
 MAX_QUESTIONS = 500
+MAX_PACK_BYTES = 512 * 1024  # a file of MAX_QUESTIONS full questions is about 300 KB
+MAX_NODES = 50_000  # scalars, lists and mappings in one file
 
 
 class PackError(Invalid):
@@ -85,13 +91,66 @@ def _lines(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict:
     return out
 
 
+class _PackLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses anchors and aliases and counts the values it
+    builds, so what a document expands to is bounded by its length."""
+
+    def compose_node(self, parent, index):  # noqa: ANN001, ANN201
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a pack", event.start_mark
+            )
+        if getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors (&name) are not allowed in a pack", event.start_mark
+            )
+        self._nodes = getattr(self, "_nodes", 0) + 1
+        if self._nodes > MAX_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"more than {MAX_NODES} values in one pack", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def _read(text: str) -> tuple[yaml.Node | None, object]:
+    """The document's node tree and its data, read once by _PackLoader."""
+    loader = _PackLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
+def _unstorable(data: object, path: tuple = ()) -> tuple | None:
+    """The path of the first text in ``data`` that no database column can hold."""
+    if isinstance(data, str):
+        return path if unstorable(data) else None
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
+    for k, v in items:
+        if isinstance(k, str) and unstorable(k):
+            return (*path, k)
+        found = _unstorable(v, (*path, k))
+        if found is not None:
+            return found
+    return None
+
+
 def parse(text: str, *, now: datetime | None = None) -> Pack:
     """Parse and validate a pack; raises PackError('line N, field F: ...')."""
-    if len(text) > 2_000_000:
-        raise PackError("The pack file is too large (2 MB at most).", field="file")
+    if len(text) > MAX_PACK_BYTES or len(text.encode("utf-8", "replace")) > MAX_PACK_BYTES:
+        raise PackError(
+            f"The pack file is too large ({MAX_PACK_BYTES // 1024} KB at most).", field="file"
+        )
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = _read(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
@@ -106,6 +165,10 @@ def parse(text: str, *, now: datetime | None = None) -> Pack:
 
     if not isinstance(data, dict):
         raise fail((), "pack", "the file must be a mapping with 'pack' and 'questions'.")
+    bad = _unstorable(data)
+    if bad is not None:
+        name = next((str(p) for p in reversed(bad) if isinstance(p, str)), "pack")
+        raise fail(bad, name, "text may not hold NUL or unpaired surrogate characters.")
     pack_id = data.get("pack")
     if not isinstance(pack_id, str) or not KEY_RE.match(pack_id):
         raise fail(

@@ -262,9 +262,9 @@ def pack_preview(slug: str):
     if form.shipped.data == "amazon-tiktok":
         text = packs.seed_text()
     elif form.file.data:
-        raw = form.file.data.read(2_000_001)
-        try:
-            text = raw.decode("utf-8")
+        raw = form.file.data.read(packs.MAX_PACK_BYTES + 1)
+        try:  # a file cut at the limit may end inside a character: parse says it is too large
+            text = raw.decode("utf-8", "replace" if len(raw) > packs.MAX_PACK_BYTES else "strict")
         except UnicodeDecodeError:
             text = None
             error = "The file is not UTF-8 text."

@@ -76,3 +76,17 @@ def calibration(pairs: Iterable[tuple[float, bool]]) -> list[Bucket]:
 def position_value(shares: Mapping[int, int], probabilities: Mapping[int, float]) -> int:
     """Mark-to-market value (units) of shares at the given probabilities, rounded down."""
     return int(sum(s * probabilities.get(k, 0.0) for k, s in shares.items()) // 1)
+
+
+def settlement_payout(
+    status: str, winner: int | None, shares: Mapping[int, int], spent: int
+) -> int:
+    """What a settled question paid one member (units): on a resolution one point a
+    winning share held (short holdings pay nothing), on a cancellation the points they
+    put in (``spent``: costs paid minus proceeds received).  What resolution.resolve and
+    resolution.cancel book; 0 for a question not settled."""
+    if status == "cancelled":
+        return spent
+    if status == "resolved" and winner is not None:
+        return max(shares.get(winner, 0), 0)
+    return 0

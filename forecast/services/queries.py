@@ -28,6 +28,7 @@ from forecast import malloc
 from forecast.db import Prepared
 from forecast.market.lmsr import prices
 from forecast.market.money import to_float
+from forecast.market.scoring import settlement_payout
 from forecast.models import (
     Competition,
     LedgerEntry,
@@ -1059,16 +1060,19 @@ def portfolio(session: Session, member: Membership) -> dict:
                 "winner": None,
                 "spent": 0,
                 "payout": 0,
+                "shares": {},
             },
         )
         row["spent"] += pos.spent
+        row["shares"][outcome.id] = pos.shares
+        row["resolved_outcome_id"] = question.resolved_outcome_id
         if question.status == "resolved" and outcome.id == question.resolved_outcome_id:
             row["winner"] = outcome.label
-            row["payout"] += max(pos.shares, 0)
     for row in settled.values():
-        if row["status"] == "cancelled":
-            row["payout"] = row["spent"]
-        elif row["winner"] is None:
+        row["payout"] = settlement_payout(
+            row["status"], row.pop("resolved_outcome_id"), row.pop("shares"), row["spent"]
+        )
+        if row["status"] == "resolved" and row["winner"] is None:
             question = session.get(Question, row["question_id"])
             winner = session.get(Outcome, question.resolved_outcome_id)
             row["winner"] = winner.label if winner else ""

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from flask import Flask, url_for
 
 from forecast.db import get_session
-from forecast.market.money import fmt
+from forecast.market.money import fmt, fmt_exact
 from forecast.models import Competition, Membership, utcnow
 from forecast.services import competitions as competition_service
 from forecast.services.competitions import PUBLIC_SLUG
@@ -86,4 +86,5 @@ def init_app(app: Flask) -> None:
     for g in (competition_status, my_competitions, competition_url):
         app.add_template_global(g)
     app.add_template_global(fmt, "fmt")
+    app.add_template_global(fmt_exact, "fmt_exact")
     app.add_template_global(charts, "charts")

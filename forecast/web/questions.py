@@ -17,7 +17,8 @@ from markupsafe import Markup
 from forecast.cache import cached
 from forecast.db import get_session, transaction
 from forecast.extensions import limiter, user_key
-from forecast.market.money import fmt
+from forecast.market.money import fmt_exact
+from forecast.market.scoring import settlement_payout
 from forecast.models import Competition, Membership, Question, utcnow
 from forecast.services import access, queries, trading
 from forecast.services.errors import Conflict, DomainError
@@ -33,10 +34,12 @@ from forecast.web.lookups import (
     viewable_question,
 )
 from forecast.web.orders import (
+    Holding,
     MissingAmount,
     attach,
     done_message,
     error_status,
+    fill,
     order_of,
     quote_view,
 )
@@ -96,7 +99,20 @@ def _market(question: Question, comp: Competition, outcomes: list) -> dict:
         "held": {p["outcome"]: p["shares"] for p in positions},
         "position_value": sum(p["value"] for p in positions),
         "position_spent": sum(p["spent"] for p in positions),
+        "settled": _settled(question, positions),
     }
+
+
+def _settled(question: Question, positions: list[dict]) -> dict | None:
+    """What a resolved or cancelled question paid the viewer, and their final profit (the
+    portfolio's settled row, to the unit); None while it is not settled."""
+    traded = any(p["shares"] or p["spent"] for p in positions)
+    if question.status not in ("resolved", "cancelled") or not traded:
+        return None
+    spent = sum(p["spent"] for p in positions)
+    shares = {p["outcome"]: p["shares"] for p in positions}
+    payout = settlement_payout(question.status, question.resolved_outcome_id, shares, spent)
+    return {"payout": payout, "spent": spent, "profit": payout - spent}
 
 
 def _history(question: Question, outcomes: list, status: str) -> dict:
@@ -248,6 +264,19 @@ def _posted_form(question_id: int) -> tuple[Question, Competition, list, TradeFo
     return q, comp, outcomes, form, valid
 
 
+def _holding(question: Question, comp: Competition, outcomes: list) -> Holding:
+    """The market and the caller's side of it, as read for this request (orders.Holding)."""
+    member = membership(comp)
+    held = trading.held_shares(get_session(), member, question.id)
+    return Holding(
+        q=[o.q for o in outcomes],
+        b=question.liquidity,
+        labels=[o.label for o in outcomes],
+        held=[held.get(o.id, 0) for o in outcomes],
+        balance=member.balance,
+    )
+
+
 def _expired():
     return render_template("error.html", status=400, message="The form expired."), 400
 
@@ -261,8 +290,12 @@ def quote(question_id: int):
     if not valid:
         return _expired()
     result, status = None, 200
+    shortcut = request.form.get("fill") in ("max", "all")
     try:
-        order = order_of(form, [o.id for o in outcomes])
+        ids, holding = [o.id for o in outcomes], _holding(q, comp, outcomes)
+        if shortcut:
+            fill(form, ids, holding)
+        order, note = order_of(form, ids, holding)
         session = get_session()
         try:
             priced = trading.quote(
@@ -270,13 +303,19 @@ def quote(question_id: int):
             )
         finally:
             session.rollback()  # the quote locked rows on PostgreSQL: let them go now
-        balance = membership(comp).balance
-        if priced.cost > balance:  # the trade would refuse it: say so before the click
+        balance = holding.balance
+        if priced.cost > 0 and balance < 0:  # the trade would refuse it: say so first
             raise Conflict(
-                f"You have {fmt(balance)} points; this trade costs {fmt(priced.cost)}.",
+                f"You owe {fmt_exact(-balance)} points, so you cannot buy until it is "
+                "repaid; sell shares to repay it.",
                 code="insufficient_balance",
             )
-        result = quote_view(priced, [o.label for o in outcomes], balance, order)
+        if priced.cost > 0 and priced.cost > balance:
+            raise Conflict(
+                f"You have {fmt_exact(balance)} points; this trade costs {fmt_exact(priced.cost)}.",
+                code="insufficient_balance",
+            )
+        result = quote_view(priced, holding.labels, balance, order, note)
     except MissingAmount:
         pass  # nothing typed yet: the quote box shows its hint
     except DomainError as e:
@@ -284,7 +323,7 @@ def quote(question_id: int):
             raise
         attach(form, e)
         status = error_status(e)
-    if is_htmx():
+    if is_htmx() and not shortcut:  # a shortcut filled a box: the whole panel comes back
         errors = [*form.form_errors, *(e for f in form for e in f.errors)]
         return render_template("partials/_quote.html", quote=result, quote_errors=errors), status
     return _question_page(q, comp, outcomes, status=status, form=form, quote=result)
@@ -304,7 +343,7 @@ def trade(question_id: int):
         return _expired()
     key = (form.idempotency_key.data or "").strip()[:200] or None
     try:
-        order = order_of(form, [o.id for o in outcomes])
+        order, _ = order_of(form, [o.id for o in outcomes], _holding(q, comp, outcomes))
         result = transaction(
             lambda s: trading.trade(
                 session=s,

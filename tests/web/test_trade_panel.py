@@ -63,9 +63,10 @@ def test_quote_to_a_probability_with_a_spending_limit(web, scene):
     assert r.status_code == 200
     assert "Your spending limit stops the trade at" in html and "short of your 90.0%" in html
     assert '<dd id="quote-cost">5.00 points</dd>' in html
-    # going down sells (here: nothing held, so the market refuses and says why)
+    # going down on a binary question buys NO, and the quote says so
     r = post(web, q, "quote", htmx=True, mode="probability", outcome=yes, probability="20")
-    assert r.status_code == 409 and "shares" in r.get_data(as_text=True)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "Quote for NO" in html and "Buys NO" in html
 
 
 def test_preview_without_javascript_renders_the_page_with_the_quote(web, scene):

@@ -86,7 +86,8 @@ class TradeForm(FlaskForm):
     outcome = RadioField("Outcome", validate_choice=False, coerce=str)
     spend = StringField("Points to spend")
     sell = StringField("Shares to sell")
-    probability = StringField("Your probability (%)")
+    # Its own id: "probability" is the page section that shows the market's probabilities.
+    probability = StringField("Your probability (%)", id="my-probability")
     max_spend = StringField(
         "Spend at most (points, optional)",
         description="The trade stops where this budget runs out.",

@@ -158,4 +158,23 @@ def make_question(tx, public):
     return make
 
 
+@pytest.fixture
+def buy(tx):
+    """Trade through the service (setting up a scene, not the thing under test)."""
+
+    from forecast.services import trading
+
+    def place(user, question, outcome_id, **order):
+        return tx(
+            lambda s: trading.trade(
+                session=s,
+                user_id=user.id,
+                question_id=question.id,
+                order=trading.parse_order(outcome_id=outcome_id, **order),
+            )
+        )
+
+    return place
+
+
 POINT = UNIT

@@ -35,17 +35,6 @@ def _outcomes(db, question):
         return [o.id for o in outcomes_of(s, question.id)]
 
 
-def _place(tx, user, question, outcome, **order):
-    return tx(
-        lambda s: trading.trade(
-            session=s,
-            user_id=user.id,
-            question_id=question.id,
-            order=trading.parse_order(outcome_id=outcome, **order),
-        )
-    )
-
-
 def _member(db, user, comp) -> Membership:
     with db.session() as s:
         return s.exec(
@@ -64,7 +53,7 @@ def _audit_clean(db):
 
 
 def test_a_question_without_liquidity_takes_the_competitions_default(
-    db, make_user, tx, make_question
+    db, make_user, tx, make_question, buy
 ):
     owner = make_user()
     comp = _comp(tx, owner, balance="500")
@@ -76,7 +65,7 @@ def test_a_question_without_liquidity_takes_the_competitions_default(
     player = make_user()
     tx(lambda s: competitions.join(session=s, user_id=player.id, slug="club", code=comp.join_code))
     yes, _ = _outcomes(db, q)
-    result = _place(tx, player, q, yes, spend="500")
+    result = buy(player, q, yes, spend="500")
     assert result.trade.probabilities[str(yes)] <= 0.75
 
 
@@ -120,13 +109,13 @@ def test_an_end_date_in_the_past_is_refused(make_user, tx):
     assert comp.end_at is not None
 
 
-def test_trading_stops_at_the_competitions_end_date(db, make_user, tx, make_question):
+def test_trading_stops_at_the_competitions_end_date(db, make_user, tx, make_question, buy):
     owner, player = make_user(), make_user()
     comp = _comp(tx, owner, end_at=utcnow() + timedelta(days=1))
     tx(lambda s: competitions.join(session=s, user_id=player.id, slug="club", code=comp.join_code))
     q = make_question(competition=comp, close_at=utcnow() + timedelta(days=30))
     yes, _ = _outcomes(db, q)
-    _place(tx, player, q, yes, spend="10")
+    buy(player, q, yes, spend="10")
     with pytest.raises(Conflict) as e:  # checked in the trade, at the trade's time
         tx(
             lambda s: trading.trade(
@@ -147,7 +136,7 @@ def test_trading_stops_at_the_competitions_end_date(db, make_user, tx, make_ques
         s.commit()
     for order in ({"spend": "10"}, {"sell": "1"}):
         with pytest.raises(Conflict) as e:
-            _place(tx, player, q, yes, **order)
+            buy(player, q, yes, **order)
         assert e.value.code == "question_not_open"
     _audit_clean(db)
 
@@ -171,7 +160,7 @@ def test_an_ended_competition_takes_no_new_questions(db, make_user, tx, make_que
 # ---------------------------------------------------------------- debts
 
 
-def _spent_payout(db, tx, make_user, make_question):
+def _spent_payout(db, tx, make_user, make_question, buy):
     """Alice wins 'first', spends the payout on 'second'; the moderator may then undo."""
     owner, alice, bob = make_user("mod"), make_user("alice"), make_user("bob")
     comp = _comp(tx, owner, balance="100")
@@ -185,8 +174,8 @@ def _spent_payout(db, tx, make_user, make_question):
     second = make_question(competition=comp, liquidity=5000, title="Second?")
     yes1, no1 = _outcomes(db, first)
     yes2, _ = _outcomes(db, second)
-    _place(tx, alice, first, yes1, spend="90")
-    _place(tx, bob, first, no1, spend="10")
+    buy(alice, first, yes1, spend="90")
+    buy(bob, first, no1, spend="10")
     tx(
         lambda s: resolution.resolve(
             session=s, user_id=owner.id, question_id=first.id, outcome_id=yes1
@@ -194,12 +183,14 @@ def _spent_payout(db, tx, make_user, make_question):
     )
     paid = _member(db, alice, comp).balance
     assert paid > 100 * UNIT
-    _place(tx, alice, second, yes2, spend=str(paid // UNIT))  # spends nearly all of it
+    buy(alice, second, yes2, spend=str(paid // UNIT))  # spends nearly all of it
     return owner, alice, bob, comp, first, second, yes2
 
 
-def test_the_undo_preview_names_every_player_it_would_put_in_debt(db, tx, make_user, make_question):
-    owner, alice, bob, comp, first, _, _ = _spent_payout(db, tx, make_user, make_question)
+def test_the_undo_preview_names_every_player_it_would_put_in_debt(
+    db, tx, make_user, make_question, buy
+):
+    owner, alice, bob, comp, first, _, _ = _spent_payout(db, tx, make_user, make_question, buy)
     before = _member(db, alice, comp).balance
     with db.session() as s:
         preview = moderation.undo_preview(s, s.get(Question, first.id))
@@ -213,20 +204,22 @@ def test_the_undo_preview_names_every_player_it_would_put_in_debt(db, tx, make_u
 
 
 def test_a_debt_blocks_buying_allows_selling_and_counts_on_the_leaderboard(
-    db, tx, make_user, make_question
+    db, tx, make_user, make_question, buy
 ):
-    owner, alice, bob, comp, first, second, yes2 = _spent_payout(db, tx, make_user, make_question)
+    owner, alice, bob, comp, first, second, yes2 = _spent_payout(
+        db, tx, make_user, make_question, buy
+    )
     tx(lambda s: resolution.undo(session=s, user_id=owner.id, question_id=first.id))
     debt = _member(db, alice, comp).balance
     assert debt < 0
     with pytest.raises(Conflict) as e:
-        _place(tx, alice, second, yes2, spend="1")
+        buy(alice, second, yes2, spend="1")
     assert e.value.code == "insufficient_balance"
     assert "You owe" in e.value.message and "sell" in e.value.message
     with pytest.raises(Conflict):
-        _place(tx, alice, second, yes2, to_probability=0.99)
+        buy(alice, second, yes2, to_probability=0.99)
     # a sell repays it
-    sold = _place(tx, alice, second, yes2, sell="10")
+    sold = buy(alice, second, yes2, sell="10")
     assert sold.balance == debt - sold.trade.cost > debt
     with db.session() as s:
         board = {row.username: row for row in queries.leaderboard(s, s.get(Competition, comp.id))}
@@ -241,5 +234,5 @@ def test_a_debt_blocks_buying_allows_selling_and_counts_on_the_leaderboard(
         )
     )
     assert _member(db, alice, comp).balance > 0
-    _place(tx, alice, second, yes2, spend="1")
+    buy(alice, second, yes2, spend="1")
     _audit_clean(db)

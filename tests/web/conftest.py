@@ -16,7 +16,6 @@ from sqlmodel import func, select
 from forecast import create_app
 from forecast.config import TestingConfig
 from forecast.models import Membership, Trade
-from forecast.services import trading
 from forecast.services.questions import outcomes_of
 
 TOKEN_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -56,6 +55,14 @@ class Web:
             fields[name] = m.group(1)
         return fields
 
+    def post(self, question, path: str = "trade", htmx: bool = False, **fields):
+        """Post the question page's trade form (its hidden fields, then ``fields``) to
+        ``path`` (trade or quote), as htmx when ``htmx``."""
+        form = self.form(f"/questions/{question.id}")
+        form.update({k: str(v) for k, v in fields.items()})
+        headers = HX if htmx else {}
+        return self.client.post(f"/questions/{question.id}/{path}", data=form, headers=headers)
+
     def trades(self) -> int:
         with self.db.session() as s:
             return s.exec(select(func.count()).select_from(Trade)).one()
@@ -85,23 +92,6 @@ def seeded(tx, public):
 
     tx(lambda s: site.seed_if_empty(session=s))
     return public
-
-
-@pytest.fixture
-def buy(tx):
-    """Trade through the service (setting up a scene, not the thing under test)."""
-
-    def place(user, question, outcome_id, **order):
-        return tx(
-            lambda s: trading.trade(
-                session=s,
-                user_id=user.id,
-                question_id=question.id,
-                order=trading.parse_order(outcome_id=outcome_id, **order),
-            )
-        )
-
-    return place
 
 
 @pytest.fixture

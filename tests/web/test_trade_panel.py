@@ -27,10 +27,7 @@ def scene(web, make_user, make_question, public):
 
 
 def post(web, q, path="trade", htmx=False, **fields):
-    form = web.form(f"/questions/{q.id}")
-    form.update({k: str(v) for k, v in fields.items()})
-    headers = {"HX-Request": "true"} if htmx else {}
-    return web.client.post(f"/questions/{q.id}/{path}", data=form, headers=headers)
+    return web.post(q, path, htmx, **fields)
 
 
 def test_live_quote_changes_nothing(web, scene, public, checks):

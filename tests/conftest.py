@@ -37,19 +37,6 @@ def pg_database() -> Iterator[Database | None]:
     database.dispose()
 
 
-def _settle_background_work() -> None:
-    """A leaderboard being redone in a thread (queries._refresh_later) finishes
-    before its database is closed or emptied for the next test."""
-    import time
-
-    from forecast.services import queries
-
-    for _ in range(1000):
-        if not queries._REFRESHING:
-            return
-        time.sleep(0.01)
-
-
 @pytest.fixture
 def database_url(pg_database, tmp_path) -> str:
     if pg_database is not None:
@@ -64,7 +51,6 @@ def database_url(pg_database, tmp_path) -> str:
 def db(database_url, pg_database) -> Iterator[Database]:
     if pg_database is not None:
         yield pg_database
-        _settle_background_work()
         # Close idle pooled connections: a 50-thread test would otherwise keep 50 open
         # while later tests start servers of their own (PostgreSQL allows 100 clients).
         pg_database.engine.dispose()
@@ -72,7 +58,6 @@ def db(database_url, pg_database) -> Iterator[Database]:
     database = Database(database_url)
     database.create_all()
     yield database
-    _settle_background_work()
     database.dispose()
 
 

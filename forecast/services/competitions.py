@@ -33,7 +33,7 @@ def effective_status(comp: Competition, now: datetime | None = None) -> str:
 def ended_at(comp: Competition, now: datetime | None = None) -> datetime | None:
     """When the competition ended (closed by its owner, or its end date passed); None if open.
 
-    Its standings are final as of that moment (see queries.leaderboard).
+    Its standings are final as of that moment (see standings.leaderboard).
     """
     now = now or utcnow()
     ends = [t for t in (comp.closed_at, comp.end_at) if t is not None and t <= now]

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from forecast.market.money import from_units
 from forecast.models import Competition
-from forecast.services import access, queries
+from forecast.services import access, standings
 
 CSV_HEADER = [
     "rank",
@@ -35,7 +35,7 @@ def leaderboard_csv(
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
-    for s in queries.leaderboard(session, competition, by=by):
+    for s in standings.leaderboard(session, competition, by=by):
         writer.writerow(
             [
                 s.rank,

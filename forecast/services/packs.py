@@ -35,13 +35,13 @@ from sqlmodel import Session, select
 from forecast.models import Competition, Question, utcnow
 from forecast.services import access
 from forecast.services.errors import DomainError, Invalid, unstorable
-from forecast.services.queries import iso
 from forecast.services.questions import (
     create_question,
     outcomes_of,
     parse_time,
     validate_question,
 )
+from forecast.services.reads import iso
 
 PACK_DIR = Path(__file__).resolve().parent.parent / "packs"
 SEED_PACK = PACK_DIR / "amazon-tiktok.yaml"

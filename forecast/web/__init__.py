@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
-from forecast.services import foreground
 from forecast.web import errors, security
 
 
@@ -16,18 +15,6 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):  # noqa: A002
         super().__init__(map, fixed_digits, min, max, signed)
-
-
-class _Counted:
-    """WSGI middleware: each request counts as being served (services.foreground) while
-    the app handles it, so background work in this process gives way to it."""
-
-    def __init__(self, wsgi_app) -> None:  # noqa: ANN001
-        self.wsgi_app = wsgi_app
-
-    def __call__(self, environ, start_response):  # noqa: ANN001, ANN204
-        with foreground.serving():
-            return self.wsgi_app(environ, start_response)
 
 
 def register(app: Flask) -> None:
@@ -46,7 +33,6 @@ def register(app: Flask) -> None:
         questions,
     )
 
-    app.wsgi_app = _Counted(app.wsgi_app)
     app.url_map.converters["int"] = IdConverter
     filters.init_app(app)
     security.init_app(app)

@@ -26,12 +26,14 @@ from forecast.services import (
     access,
     accounts,
     competitions,
-    queries,
     questions,
+    reads,
     resolution,
+    standings,
     trading,
 )
 from forecast.services.errors import DomainError, Invalid, NotFound
+from forecast.services.history import history as question_history
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # bearer tokens only: a browser's cookie never authenticates here
@@ -250,7 +252,7 @@ def _membership_json(session: Session, member: Membership, comp: Competition) ->
         "competition": comp.slug,
         "role": member.role,
         "balance": to_float(member.balance),
-        "net_worth": to_float(queries.member_net_worth(session, member)),
+        "net_worth": to_float(standings.member_net_worth(session, member)),
     }
 
 
@@ -321,7 +323,7 @@ def create_competition():
             "join_code": comp.join_code,
             "starting_balance": to_float(comp.starting_balance),
             "is_listed": comp.is_listed,
-            "end_at": queries.iso(comp.end_at),
+            "end_at": reads.iso(comp.end_at),
         }
     ), 201
 
@@ -351,10 +353,7 @@ def list_questions(slug: str):
     """A competition's questions: open ones closing soonest first."""
     session, comp = _visible_competition(slug)
     return jsonify(
-        [
-            queries.question_json(session, q, comp)
-            for q in queries.competition_questions(session, comp)
-        ]
+        [reads.question_json(session, q, comp) for q in reads.competition_questions(session, comp)]
     )
 
 
@@ -371,7 +370,7 @@ def create_question(slug: str):
         fields["kind"] = body.get("kind", "binary")
         fields["liquidity"] = _number_field(body, "liquidity")
         q = questions.create_question(session=s, user_id=user.id, competition=comp, **fields)
-        return queries.question_json(s, q, comp)
+        return reads.question_json(s, q, comp)
 
     return jsonify(transaction(use_case)), 201
 
@@ -396,7 +395,8 @@ def leaderboard(slug: str):
     by = request.args.get("by", "net_worth")
     if by not in ("net_worth", "brier"):
         raise Invalid("by is net_worth or brier.", field="by")
-    return jsonify([queries.standing_json(s) for s in queries.leaderboard(session, comp, by=by)])
+    board = standings.leaderboard(session, comp, by=by)
+    return jsonify([standings.standing_json(s) for s in board])
 
 
 # ---------------------------------------------------------------- questions
@@ -407,7 +407,7 @@ def question(question_id: int):
     """One question with its outcomes' probabilities."""
     session = get_session()
     q, comp = access.viewable_question_and_competition(session, _uid(), question_id)
-    return jsonify(queries.question_json(session, q, comp))
+    return jsonify(reads.question_json(session, q, comp))
 
 
 @bp.get(f"/questions/{QID}/history")
@@ -415,7 +415,7 @@ def history(question_id: int):
     """Probabilities at opening and after every trade, oldest first."""
     session = get_session()
     q = access.viewable_question(session, _uid(), question_id)
-    return jsonify(queries.history(session, q))
+    return jsonify(question_history(session, q))
 
 
 @bp.get(f"/questions/{QID}/positions")
@@ -425,7 +425,7 @@ def positions(question_id: int):
     session = get_session()
     q = access.get_question(session, question_id)
     member = access.require_member(session, user.id, session.get(Competition, q.competition_id))
-    rows = queries.positions(session, member, q)
+    rows = reads.positions(session, member, q)
     for row in rows:
         for k in ("shares", "spent", "value"):
             row[k] = to_float(row[k])
@@ -536,7 +536,7 @@ def resolve(question_id: int):
                 note=body.get("note"),
                 source_url=body.get("source_url"),
             )
-        return queries.question_json(s, q)
+        return reads.question_json(s, q)
 
     return jsonify(transaction(use_case))
 
@@ -549,7 +549,7 @@ def undo(question_id: int):
 
     def use_case(s: Session) -> dict:
         q = resolution.undo(session=s, user_id=user.id, question_id=question_id, note=note)
-        return queries.question_json(s, q)
+        return reads.question_json(s, q)
 
     return jsonify(transaction(use_case))
 

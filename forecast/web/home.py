@@ -9,7 +9,7 @@ from sqlmodel import select
 from forecast.cache import cached
 from forecast.db import get_session
 from forecast.models import Competition, Question, utcnow
-from forecast.services import access, queries
+from forecast.services import access, history, reads
 from forecast.services.competitions import PUBLIC_SLUG
 from forecast.services.questions import effective_status, outcomes_by_question
 from forecast.web import charts
@@ -23,13 +23,13 @@ QUESTIONS_PAGE = 30  # question cards a page: open ones first, closing soonest
 
 def _card(session, comp: Competition, question: Question, outcomes: list) -> dict:
     """What partials/_question_card.html shows of a question, its sparkline drawn."""
-    qj = queries.question_json(session, question, comp, outcomes)
+    qj = reads.question_json(session, question, comp, outcomes)
     outcomes = qj["outcomes"]
     if question.kind == "binary":
         lead = 0
     else:
         lead = max(range(len(outcomes)), key=lambda k: outcomes[k]["probability"])
-    values = queries.history_series(
+    values = history.history_series(
         session, question, outcomes[lead]["id"], max_points=charts.SPARK_POINTS
     )
     label = outcomes[lead]["label"]
@@ -57,7 +57,7 @@ def _competition_page(comp: Competition):
     """A page of question cards; each card is built once per trade on its question."""
     session = get_session()
     now = utcnow()
-    ordered = queries.question_index(session, comp)
+    ordered = reads.question_index(session, comp)
     statuses = [effective_status(q, now, comp) for q in ordered]
     open_total = statuses.count("open")
     page, pages = page_of(len(ordered), QUESTIONS_PAGE)

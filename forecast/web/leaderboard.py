@@ -6,14 +6,13 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from forecast.db import get_session
-from forecast.services import queries
+from forecast.services.standings import leaderboard as competition_standings
 from forecast.web.lookups import page_of, uid, viewable_competition
 from forecast.web.render import render
 
 bp = Blueprint("leaderboard", __name__)
 
 LEADERBOARD_PAGE = 100  # rows a page; the viewer's own row is always shown
-LEADERBOARD_MAX_AGE = 300  # a large leaderboard this old at most is shown while it is redone
 
 
 @bp.get("/c/<slug>/leaderboard")
@@ -24,7 +23,7 @@ def leaderboard(slug: str):
     """
     comp = viewable_competition(slug)
     by = "brier" if request.args.get("by") == "brier" else "net_worth"
-    standings = queries.leaderboard(get_session(), comp, by=by, max_age=LEADERBOARD_MAX_AGE)
+    standings = competition_standings(get_session(), comp, by=by)
     page, pages = page_of(len(standings), LEADERBOARD_PAGE)
     shown = standings[(page - 1) * LEADERBOARD_PAGE : page * LEADERBOARD_PAGE]
     me = uid()

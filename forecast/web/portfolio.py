@@ -7,7 +7,7 @@ from flask import Blueprint
 from flask_login import login_required
 
 from forecast.db import get_session
-from forecast.services import queries
+from forecast.services import reads
 from forecast.web.lookups import join_url, membership, viewable_competition
 from forecast.web.render import render
 
@@ -20,7 +20,7 @@ def portfolio(slug: str):
     """Show your balance, net worth, open positions and settled questions."""
     comp = viewable_competition(slug)
     member = membership(comp)
-    data = queries.portfolio(get_session(), member) if member is not None else None
+    data = reads.portfolio(get_session(), member) if member is not None else None
     return render(
         "portfolio.html",
         "partials/_portfolio.html",

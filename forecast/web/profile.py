@@ -12,7 +12,7 @@ from wtforms.validators import Length, Optional
 from forecast.db import get_session, transaction
 from forecast.market.scoring import calibration
 from forecast.models import ApiToken, Competition, Membership, User
-from forecast.services import accounts, accuracy, queries
+from forecast.services import accounts, accuracy, standings
 from forecast.services.errors import DomainError
 from forecast.web.calibration import calibration_svg
 
@@ -35,7 +35,7 @@ def _render(form: TokenForm, new_token: str | None = None, status: int = 200):
             "competition": comp,
             "role": m.role,
             "balance": m.balance,
-            "net_worth": queries.member_net_worth(session, m),
+            "net_worth": standings.member_net_worth(session, m),
         }
         for m, comp in session.exec(
             select(Membership, Competition)

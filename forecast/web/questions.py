@@ -20,7 +20,7 @@ from forecast.extensions import limiter, user_key
 from forecast.market.money import fmt_exact
 from forecast.market.scoring import settlement_payout
 from forecast.models import Competition, Membership, Question, utcnow
-from forecast.services import access, queries, trading
+from forecast.services import access, history, reads, trading
 from forecast.services.errors import Conflict, DomainError
 from forecast.services.questions import effective_status, outcomes_of
 from forecast.web import charts
@@ -64,7 +64,7 @@ def _chart(question: Question, outcomes: list, status: str) -> Markup:
     labels = [o.label for o in outcomes]
 
     def draw() -> Markup:
-        start, seconds, lines = queries.history_columns(
+        start, seconds, lines = history.history_columns(
             get_session(), question, [o.id for o in outcomes], max_points=charts.MAX_POINTS
         )
         return charts.history_chart_columns(
@@ -84,8 +84,8 @@ def _chart(question: Question, outcomes: list, status: str) -> Markup:
 def _market(question: Question, comp: Competition, outcomes: list) -> dict:
     """What the trade panel, the probabilities and the position show."""
     member = membership(comp)
-    probs = queries.probabilities(question, outcomes)
-    positions = queries.positions(get_session(), member, question) if member is not None else []
+    probs = reads.probabilities(question, outcomes)
+    positions = reads.positions(get_session(), member, question) if member is not None else []
     return {
         "question": question,
         "competition": comp,
@@ -117,9 +117,7 @@ def _settled(question: Question, positions: list[dict]) -> dict | None:
 
 def _history(question: Question, outcomes: list, status: str) -> dict:
     """The chart and the recent trades (partials/_chart.html, partials/_recent_trades.html)."""
-    recent = queries.recent_trades(
-        get_session(), question, labels={o.id: o.label for o in outcomes}
-    )
+    recent = reads.recent_trades(get_session(), question, labels={o.id: o.label for o in outcomes})
     return {
         "chart": _chart(question, outcomes, status),
         "latest": relative(recent[0]["at"]) if recent else None,  # "2 minutes ago"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 
 import pytest
 from sqlmodel import select
 
-from forecast.market.money import UNIT
+from forecast.market import lmsr
+from forecast.market.money import UNIT, from_units
 from forecast.models import Membership, Question
-from forecast.services import comments, competitions, exports, packs, queries, resolution, trading
+from forecast.services import comments, competitions, exports, packs, resolution, standings, trading
 from forecast.services.access import get_competition
 from forecast.services.errors import Conflict, Forbidden, Invalid, NotFound
 from forecast.services.questions import outcomes_of
@@ -49,8 +51,8 @@ def test_two_competitions_keep_separate_balances_and_leaderboards(db, tx, make_u
         }
         assert ms[comp.id] == 400 * UNIT
         assert ms[get_competition(s, "public").id] == 1000 * UNIT
-        assert [r.username for r in queries.leaderboard(s, comp)] != []
-        assert {r.username for r in queries.leaderboard(s, comp)} == {"teacher", "student"}
+        assert [r.username for r in standings.leaderboard(s, comp)] != []
+        assert {r.username for r in standings.leaderboard(s, comp)} == {"teacher", "student"}
     with pytest.raises(Conflict) as e:  # 500 points here, not 1,000
         tx(
             lambda s: trading.trade(
@@ -317,9 +319,16 @@ def test_leaderboard_csv(db, tx, make_user, make_question, public):
     by_name = {r["username"]: r for r in rows}
     assert float(by_name["alice"]["balance"]) == 987.5
     assert by_name["alice"]["trades"] == "1"
-    # marked to market, her YES shares are worth more than the 12.5 she paid
-    assert float(by_name["alice"]["net_worth"]) > 1000.0
+    # her YES shares count at what selling them all would pay now: at most the 12.5 she paid
+    with db.session() as s:
+        member = s.exec(select(Membership).where(Membership.user_id == alice.id)).one()
+        outcomes = outcomes_of(s, q.id)
+        held = trading.held_shares(s, member, q.id)[yes]
+        pays = lmsr.sell_proceeds([o.q for o in outcomes], s.get(Question, q.id).liquidity, 0, held)
+    assert Decimal(by_name["alice"]["net_worth"]) == Decimal("987.5") + from_units(pays)
+    assert 987.5 < float(by_name["alice"]["net_worth"]) <= 1000.0
     assert float(by_name["admin"]["net_worth"]) == 1000.0 and by_name["admin"]["brier"] == ""
+    assert [r["username"] for r in rows] == ["admin", "alice"]
 
 
 def test_comments_show_position_and_moderators_hide_them(db, tx, make_user, make_question):

@@ -12,7 +12,7 @@ from sqlmodel import select
 from forecast.market.liquidity import default_liquidity
 from forecast.market.money import UNIT
 from forecast.models import Competition, Membership, Question, utcnow
-from forecast.services import audit, competitions, moderation, packs, queries, resolution, trading
+from forecast.services import audit, competitions, moderation, packs, resolution, standings, trading
 from forecast.services.errors import Conflict, Invalid
 from forecast.services.questions import outcomes_of
 
@@ -222,10 +222,10 @@ def test_a_debt_blocks_buying_allows_selling_and_counts_on_the_leaderboard(
     sold = buy(alice, second, yes2, sell="10")
     assert sold.balance == debt - sold.trade.cost > debt
     with db.session() as s:
-        board = {row.username: row for row in queries.leaderboard(s, s.get(Competition, comp.id))}
+        board = {row.username: row for row in standings.leaderboard(s, s.get(Competition, comp.id))}
         member = _member(db, alice, comp)
         assert board["alice"].balance == member.balance < 0
-        assert board["alice"].net_worth == queries.member_net_worth(s, member)
+        assert board["alice"].net_worth == standings.member_net_worth(s, member)
     # resolving again pays the holders of the winner: alice's debt is repaid
     yes1, _ = _outcomes(db, first)
     tx(

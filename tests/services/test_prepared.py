@@ -9,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from forecast.db import Prepared
-from forecast.models import Membership, Question, Trade, User, utcnow
-from forecast.services import queries, trading
+from forecast.models import Membership, Trade, User, utcnow
+from forecast.services import trading
 from forecast.services.questions import outcomes_of
 
 
@@ -33,17 +33,11 @@ def test_reads_match_sqlalchemy_row_for_row(db, tx, make_user, make_question):
         for stmt, params in (
             (trading._LOCK_SQL, {"qid": q.id, "uid": alice.id}),
             (trading._OUTCOMES_SQL, {"qid": q.id, "mid": member_id}),
-            (queries._MEMBERS.statement, {"c": q.competition_id}),
-            (queries._RECENT_TRADES.statement, {"qid": q.id}),  # JSON read back too
-            (queries._HISTORY_SINCE.statement, {"q": q.id, "after": 0}),
         ):
             expected = [tuple(r) for r in s.execute(stmt, params).all()]
             got = Prepared(stmt).rows(s, params)
-            if stmt is queries._MEMBERS.statement:  # no ORDER BY: any order
-                got, expected = sorted(got), sorted(expected)
             assert got == expected and got
             assert [type(v) for v in got[0]] == [type(v) for v in expected[0]]
-        assert len(queries._MEMBERS.rows(s, {"c": q.competition_id})) >= 2  # bob's too
         close_at = Prepared(trading._LOCK_SQL).first(s, {"qid": q.id, "uid": alice.id})[3]
         assert close_at.tzinfo is not None  # aware UTC, as the column type gives it
         assert Prepared(trading._LOCK_SQL).first(s, {"qid": q.id, "uid": 10**6}) is None
@@ -252,50 +246,6 @@ def test_a_question_page_read_matches_the_orm(db, tx, make_user, make_question):
         for who, qid in ((alice.id, private.id), (None, private.id), (None, 10**6), (None, "1")):
             with pytest.raises(NotFound):
                 questions.viewable_with_outcomes(s, who, qid)
-
-
-def test_the_recent_trades_limit_is_written_into_the_statement(db):
-    """PostgreSQL plans a prepared statement once for every value only when that plan
-    costs about what one made for the values would; with its LIMIT a parameter the
-    recent trades' join was planned again on every execution at company size (0.46-0.71
-    ms a read, 0.27 ms with the limit written in).  A small test database cannot show
-    the planner's choice, so this checks the statement itself, on either database."""
-    dialect = db.engine.dialect
-    compiled = queries._RECENT_TRADES.compiled_for(dialect)
-    assert f"LIMIT {queries.RECENT_TRADES}" in compiled.sql
-    assert compiled.required == {"qid"}  # the question, and nothing else, is bound
-
-
-def test_the_recent_trades_take_their_outcomes_labels_from_the_caller(
-    db, tx, make_user, make_question
-):
-    """The read joins the accounts but not the outcomes: the page has read the question's
-    outcomes already, and the join took a read 0.29 → 0.12 ms on PostgreSQL at company
-    size.  Each trade still shows its own outcome's label."""
-    alice = make_user("alice")
-    q = make_question()
-    with db.session() as s:
-        yes, no = (o.id for o in outcomes_of(s, q.id))
-    for outcome in (yes, no):
-        tx(
-            lambda s, o=outcome: trading.trade(
-                session=s,
-                user_id=alice.id,
-                question_id=q.id,
-                order=trading.parse_order(outcome_id=o, spend="2"),
-            )
-        )
-    sql = queries._RECENT_TRADES.compiled_for(db.engine.dialect).sql.replace('"', "")
-    assert "JOIN user" in sql and "outcome " not in sql.split("FROM", 1)[1]
-    with db.session() as s:
-        question = s.get(Question, q.id)
-        shown = queries.recent_trades(s, question, labels={yes: "Sure", no: "Never"})
-        assert [(t["outcome_id"], t["outcome"], t["username"]) for t in shown] == [
-            (no, "Never", "alice"),
-            (yes, "Sure", "alice"),
-        ]
-        after = queries.recent_trades(s, question, labels={yes: "Sure"}, after=shown[1]["id"])
-        assert [(t["id"], t["outcome"]) for t in after] == [(shown[0]["id"], "?")]  # no label
 
 
 def test_after_a_failed_flush_a_prepared_statement_says_roll_back(db, make_user):

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from forecast.market.scoring import brier, calibration, time_averaged_brier
 from forecast.models import Membership, Score, utcnow
-from forecast.services import accuracy, queries, resolution, trading
+from forecast.services import accuracy, resolution, standings, trading
 from forecast.services.questions import outcomes_of
 
 
@@ -73,7 +73,7 @@ def test_scores_recorded_at_resolution_and_removed_on_undo(db, tx, make_user, ma
         assert scores[alice_m.id] == pytest.approx(0.26, abs=1e-9)
         # Bob: YES 0.1, NO 0.9 for 2 h to the close: 0.81 + 0.81
         assert scores[bob_m.id] == pytest.approx(1.62, abs=1e-9)
-        board = {st.username: st for st in queries.leaderboard(s, queries_public(s), by="brier")}
+        board = {st.username: st for st in standings.leaderboard(s, queries_public(s), by="brier")}
         assert board["alice"].rank == 1 and board["alice"].scored == 1
         assert board["admin"].brier is None and board["admin"].scored == 0
         hist = accuracy.brier_history(s, alice_m)

@@ -388,10 +388,10 @@ def test_a_competition_ends_by_itself_at_its_end_date(
         f"/questions/{q.id}"
     ).get_data(as_text=True)
     assert "final standings" in client.get("/c/quiz/leaderboard").get_data(as_text=True)
-    from forecast.services import queries
+    from forecast.services import reads
 
     with db.session() as s:  # what bots read: the question is closed with its competition
-        assert queries.question_json(s, s.get(Question, q.id))["status"] == "closed"
+        assert reads.question_json(s, s.get(Question, q.id))["status"] == "closed"
     login(client, teacher)
     assert "Status: <strong>closed</strong>" in client.get("/c/quiz/settings").get_data(
         as_text=True
@@ -405,7 +405,7 @@ def test_a_competition_ends_by_itself_at_its_end_date(
 def test_final_standings_are_frozen_when_the_competition_ends(
     client, db, tx, teacher, make_user, make_question
 ):
-    from forecast.services import queries, resolution
+    from forecast.services import resolution, standings
 
     comp = tx(
         lambda s: competitions.create_competition(
@@ -443,7 +443,7 @@ def test_final_standings_are_frozen_when_the_competition_ends(
             c = s.get(Competition, comp.id)
             return [
                 (x.username, x.net_worth, x.balance, x.brier, x.scored)
-                for x in queries.leaderboard(s, c, by=by)
+                for x in standings.leaderboard(s, c, by=by)
             ]
 
     login(client, teacher)
@@ -491,7 +491,7 @@ def test_final_standings_are_frozen_when_the_competition_ends(
 def _settle_then_end_scene(db, tx, teacher, make_user, make_question, slug):
     """A competition with ann and ben holding both sides of two questions; returns helpers."""
     from forecast.models import LedgerEntry, ModeratorAction, Score
-    from forecast.services import queries
+    from forecast.services import standings
 
     comp = tx(
         lambda s: competitions.create_competition(
@@ -521,7 +521,7 @@ def _settle_then_end_scene(db, tx, teacher, make_user, make_question, slug):
         with db.session() as s:
             return [
                 (x.username, x.net_worth, x.balance, x.brier, x.scored)
-                for x in queries.leaderboard(s, s.get(Competition, comp.id), by=by)
+                for x in standings.leaderboard(s, s.get(Competition, comp.id), by=by)
             ]
 
     def snapshot():

@@ -15,7 +15,7 @@ from forecast.market import lmsr
 from forecast.market.money import UNIT, fmt, fmt_exact, from_units
 from forecast.market.plans import max_buy
 from forecast.models import Competition, Position, Question
-from forecast.services import audit, competitions, queries, resolution
+from forecast.services import audit, competitions, reads, resolution, standings
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_max_fills_the_largest_buy_the_limit_allows(web, scene, htmx):
     r = post(web, q, mode="buy", outcome=yes, spend=value_of(html, "spend"))
     assert r.status_code == 303
     with web.db.session() as s:
-        p = queries.probabilities(
+        p = reads.probabilities(
             s.get(Question, q.id), __import__("forecast").services.questions.outcomes_of(s, q.id)
         )
     assert lmsr.P_MAX - 0.001 < p[yes] <= lmsr.P_MAX
@@ -146,7 +146,7 @@ def test_my_probability_below_the_market_on_binary_buys_no(web, scene):
     with web.db.session() as s:
         from forecast.services.questions import outcomes_of
 
-        p = queries.probabilities(s.get(Question, q.id), outcomes_of(s, q.id))
+        p = reads.probabilities(s.get(Question, q.id), outcomes_of(s, q.id))
     assert p[yes] == pytest.approx(0.25, abs=1e-3)
 
 
@@ -193,7 +193,7 @@ def _settled_row(web, user, comp, q) -> dict:
         from forecast.services import access
 
         member = access.membership(s, user.id, comp.id)
-        return next(r for r in queries.portfolio(s, member)["settled"] if r["question_id"] == q.id)
+        return next(r for r in reads.portfolio(s, member)["settled"] if r["question_id"] == q.id)
 
 
 def _dd(box: str, id_: str) -> str:
@@ -225,7 +225,7 @@ def test_the_position_box_agrees_with_the_portfolio_in_every_state(
         from forecast.services import access
 
         member = access.membership(s, alice.id, public.id)
-        rows = [r for r in queries.portfolio(s, member)["open"] if r["question_id"] == q.id]
+        rows = [r for r in reads.portfolio(s, member)["open"] if r["question_id"] == q.id]
     assert _dd(box, "position-value") == fmt(sum(r["value"] for r in rows))
     # cancelled: everything put in comes back, profit zero
     tx(lambda s: resolution.cancel(session=s, user_id=admin.id, question_id=q.id))
@@ -270,7 +270,7 @@ def test_a_debt_shows_on_the_question_page_and_the_portfolio(
     page = text(web.client.get("/c/club/portfolio"))
     assert "You owe" in page and "owe " + fmt(-web.balance(dan, comp)) in page
     with web.db.session() as s:
-        board = queries.leaderboard(s, s.get(Competition, comp.id))
+        board = standings.leaderboard(s, s.get(Competition, comp.id))
         dans = next(r for r in board if r.username == "dan")
         assert dans.balance == web.balance(dan, comp) < 0
     assert_audit(web.db)

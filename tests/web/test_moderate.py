@@ -18,7 +18,7 @@ from forecast import config as forecast_config
 from forecast import create_app
 from forecast.market.money import UNIT, fmt
 from forecast.models import Membership, ModeratorAction, Position, Question, utcnow
-from forecast.services import access, audit, competitions, queries, questions, trading
+from forecast.services import access, audit, competitions, questions, reads, trading
 from forecast.services.competitions import log_action
 from forecast.services.moderation import AUDIT_PAGE_SIZE
 from forecast.services.questions import outcomes_of
@@ -397,7 +397,7 @@ def test_create_a_binary_question(client, db, w):
     with db.session() as s:
         q = s.exec(select(Question).where(Question.title == "Will Amazon close above $200?")).one()
         outcomes = outcomes_of(s, q.id)
-        probs = queries.probabilities(q, outcomes)
+        probs = reads.probabilities(q, outcomes)
         log = s.exec(select(ModeratorAction).where(ModeratorAction.question_id == q.id)).one()
     assert r.headers["Location"].endswith(f"/questions/{q.id}")
     assert (q.kind, q.competition_id, q.created_by) == ("binary", w.comp.id, w.mod.id)
@@ -426,7 +426,7 @@ def test_create_a_multiple_choice_question_with_equal_odds(client, db, w):
     with db.session() as s:
         q = s.exec(select(Question).where(Question.title == "Which colour wins?")).one()
         outcomes = outcomes_of(s, q.id)
-        probs = queries.probabilities(q, outcomes)
+        probs = reads.probabilities(q, outcomes)
     assert q.kind == "multiple_choice"
     assert [o.label for o in outcomes] == ["Red", "Green", "Blue"]
     assert all(abs(p - 1 / 3) < 1e-9 for p in probs.values())
@@ -446,7 +446,7 @@ def test_create_multiple_choice_with_opening_percentages(client, db, w):
     with db.session() as s:
         q = s.exec(select(Question).where(Question.title == "Podium?")).one()
         outcomes = outcomes_of(s, q.id)
-        probs = queries.probabilities(q, outcomes)
+        probs = reads.probabilities(q, outcomes)
     assert [round(probs[o.id], 6) for o in outcomes] == [0.5, 0.3, 0.2]
 
 

@@ -216,7 +216,7 @@ def _recent_trades_section(html: str) -> str:
 
 
 def test_the_recent_trades_show_the_latest_newest_first(web, make_user, make_question, buy):
-    from forecast.services import queries
+    from forecast.services import reads
 
     alice, bob = make_user("alice"), make_user("bob")
     q = make_question()
@@ -228,10 +228,10 @@ def test_the_recent_trades_show_the_latest_newest_first(web, make_user, make_que
     table = _recent_trades_section(web.client.get(page).get_data(as_text=True))
     assert table.index(">bob<") < table.index(">alice<")  # newest first
     assert "bought NO" in table and "just now" in table
-    for k in range(queries.RECENT_TRADES):
+    for k in range(reads.RECENT_TRADES):
         buy(alice, q, yes, spend=1 + k % 3)
     table = _recent_trades_section(web.client.get(page).get_data(as_text=True))
-    assert table.count("<tr>") == queries.RECENT_TRADES + 1  # and the header
+    assert table.count("<tr>") == reads.RECENT_TRADES + 1  # and the header
     assert ">bob<" not in table
 
 

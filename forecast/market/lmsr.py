@@ -18,7 +18,7 @@ Errors are :class:`MarketError` subclasses with a message fit for a player.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
 
@@ -373,33 +373,42 @@ def liquidation_value(q: Sequence[int], b: int, held: Sequence[int]) -> int:
     C(q) - C(q - held), rounded down as a sale's proceeds are
     (:func:`sell_proceeds`): a holding of one outcome fetches exactly what
     selling it would.  Net worth marks open positions at this value
-    (DESIGN.md, Scoring).  0 when nothing is held.
+    (DESIGN.md, Scoring).  0 when nothing is held.  Raises InvalidTrade for
+    a holding of the wrong length or with a negative number of shares.
     """
-    return liquidation_values(q, b, [held])[0]
+    if len(held) != len(q) or min(held) < 0:
+        raise InvalidTrade("A holding is a number of shares >= 0 per outcome.")
+    return liquidation_values(q, b, [{j: h for j, h in enumerate(held) if h}])[0]
 
 
-def liquidation_values(q: Sequence[int], b: int, holdings: Sequence[Sequence[int]]) -> list[int]:
-    """:func:`liquidation_value` of each holding in one market (its prices worked out once).
+def liquidation_values(
+    q: Sequence[int], b: int, holdings: Iterable[Mapping[int, int]]
+) -> list[int]:
+    """:func:`liquidation_value` of each of many holdings in one market, each given as
+    {outcome index: shares held (units, > 0)}: a market's holders in one pass.
 
     Each is taken in doubles when their error bound decides it
-    (:func:`_float_liquidation`), else at 50 digits.  Raises InvalidTrade for a
-    holding of the wrong length or with a negative number of shares.
+    (:func:`_float_liquidation`), else at 50 digits.  Raises InvalidTrade for
+    an outcome index out of range or a number of shares <= 0.
     """
+    n = len(q)
     ps = prices(q, b)
+    # 1 - p_i as the sum of the other prices: no cancellation when p_i is near 1
+    others = [math.fsum(ps[:i] + ps[i + 1 :]) for i in range(n)]
     x_max = (max(q) - min(q)) / b
-    c = None  # C(q) at 50 digits, when a holding needs it
+    c = None  # C(q) at 50 digits, once a holding needs it
     values = []
     for held in holdings:
-        if len(held) != len(q) or min(held) < 0:
-            raise InvalidTrade("A holding is a number of shares >= 0 per outcome.")
-        if not any(held):
+        if not held:
             values.append(0)
             continue
-        value = _float_liquidation(ps, x_max, b, held)
+        if min(held.values()) <= 0 or not all(0 <= j < n for j in held):
+            raise InvalidTrade("A holding is a number of shares > 0 of outcomes of the question.")
+        value = _float_liquidation(ps, others, x_max, b, held)
         if value is None:
             if c is None:
                 c = cost(q, b)
-            after = [qi - hi for qi, hi in zip(q, held, strict=True)]
+            after = [qi - held.get(j, 0) for j, qi in enumerate(q)]
             with localcontext(_CTX):
                 value = max(floor_units(c - cost(after, b) - _EPS), 0)
         values.append(value)
@@ -407,36 +416,47 @@ def liquidation_values(q: Sequence[int], b: int, holdings: Sequence[Sequence[int
 
 
 def _float_liquidation(
-    ps: Sequence[float], x_max: float, b: int, held: Sequence[int]
+    ps: Sequence[float], others: Sequence[float], x_max: float, b: int, held: Mapping[int, int]
 ) -> int | None:
     """C(q) - C(q - h) rounded down, in doubles, or None when they cannot tell.
 
     With p_j the prices and t_j = h_j / b, C(q) - C(q - h) = -b ln s where
     s = sum_j p_j exp(-t_j) = 1 - w and w = sum_j p_j (-expm1(-t_j)): every
-    term of either sum is >= 0, so neither cancels.  For w <= 1/2 it is
+    term of either sum is >= 0, so neither cancels (for one outcome i held,
+    s = (the other prices' sum) + p_i exp(-t_i)).  For w <= 1/2 it is
     -b log1p(-w), else -b log(s).  Relative errors to first order, in units
-    of u (as in _float_estimate; X = x_max, H = max t_j): p_j, 2X + 10;
-    expm1(-t_j), 5 (its condition number is below 1 for t_j >= 0), exp(-t_j),
-    H + 4; a sum of products, one more than its worst term; log1p(-w) for
-    w <= 1/2 and log(s) for s <= 1/2 have condition numbers at most 2, and
-    3 covers a w chosen by the rounded sum; times b, 2.  So at most
-    3 (2X + H + 16) + 6 < 6X + 3H + 60, times _SAFETY.  With X + H <= _X_MAX
-    every term is a normal double.  Taken when no integer lies within the
-    bound (and the bound is far above the exact path's 1e-30 nudge), so the
-    floor is the exact path's.
+    of u (as in _float_estimate; X = x_max, H = max t_j): p_j, 2X + 10, and a
+    sum of prices one more; expm1(-t_j), 5 (its condition number is below 1
+    for t_j >= 0), exp(-t_j), H + 4; a sum of products, one more than its
+    worst term; log1p(-w) for w <= 1/2 and log(s) for s <= 1/2 have
+    condition numbers at most 2, and 3 covers a w chosen by the rounded sum;
+    times b, 2.  So at most 3 (2X + H + 17) + 6 < 6X + 3H + 60, times
+    _SAFETY.  With X + H <= _X_MAX every term is a normal double.  Taken when
+    no integer lies within the bound (and the bound is far above the exact
+    path's 1e-30 nudge), so the floor is the exact path's.
     """
-    ts = [(p, hj / b) for p, hj in zip(ps, held, strict=True) if hj]  # outcomes held
-    h_max = max(t for _, t in ts)
-    if x_max + h_max > _X_MAX:
-        return None
-    w = math.fsum([p * -math.expm1(-t) for p, t in ts])
-    if w <= 0.5:
-        value = -b * math.log1p(-w)
-    else:  # s = 1 - w, summed over every outcome: an outcome not held adds its p_j
-        value = -b * math.log(
-            math.fsum([p * math.exp(-hj / b) for p, hj in zip(ps, held, strict=True)])
-        )
-    err = value * (6 * x_max + 3 * h_max + 60) * _U * _SAFETY
+    if len(held) == 1:
+        ((i, h),) = held.items()
+        t_max = h / b
+        if x_max + t_max > _X_MAX:
+            return None
+        w = ps[i] * -math.expm1(-t_max)
+        if w <= 0.5:
+            value = -b * math.log1p(-w)
+        else:
+            value = -b * math.log(others[i] + ps[i] * math.exp(-t_max))
+    else:
+        t_max = max(held.values()) / b
+        if x_max + t_max > _X_MAX:
+            return None
+        w = math.fsum([ps[j] * -math.expm1(-h / b) for j, h in held.items()])
+        if w <= 0.5:
+            value = -b * math.log1p(-w)
+        else:  # an outcome not held adds its p_j
+            value = -b * math.log(
+                math.fsum([p * math.exp(-held.get(j, 0) / b) for j, p in enumerate(ps)])
+            )
+    err = value * (6 * x_max + 3 * t_max + 60) * _U * _SAFETY
     if not math.isfinite(value) or err < _GAP_MIN:
         return None
     return _floor_if_clear(value, err)

@@ -167,8 +167,7 @@ def positions(session: Session, member: Membership, question: Question) -> list[
 def _shares_of_a_sale(q: list[int], b: int, shares: list[int]) -> list[int]:
     """Each outcome's part of the liquidation value of ``shares``: the value of the
     holding up to and including it, less the value of the holding before it."""
-    held = [max(s, 0) for s in shares]
-    upto = [[h if j <= k else 0 for j, h in enumerate(held)] for k in range(len(held))]
+    upto = [{j: s for j, s in enumerate(shares[: k + 1]) if s > 0} for k in range(len(shares))]
     totals = liquidation_values(q, b, upto)
     return [total - before for total, before in zip(totals, [0, *totals[:-1]], strict=True)]
 

@@ -226,15 +226,15 @@ def _unsettled(session: Session, comp: Competition, as_of: datetime | None) -> d
 
 def _values(market: _Market, rows) -> tuple[list[int], list[int]]:
     """(members, the liquidation value of each one's holding) from one question's
-    (member, outcome, shares) rows, ordered by member."""
+    (member, outcome, shares > 0) rows, ordered by member."""
     column = {oid: k for k, oid in enumerate(market.outcome_ids)}
-    members, holdings = [], []
-    for mid, group in groupby(rows, key=lambda r: r[0]):
-        held = [0] * len(column)
-        for _, oid, shares in group:
-            held[column[oid]] = shares
-        members.append(mid)
-        holdings.append(held)
+    members: list[int] = []
+    holdings: list[dict[int, int]] = []
+    for mid, oid, shares in rows:
+        if not members or members[-1] != mid:
+            members.append(mid)
+            holdings.append({})
+        holdings[-1][column[oid]] = shares
     return members, liquidation_values(market.q, market.liquidity, holdings)
 
 

@@ -65,14 +65,18 @@ def test_it_is_at_most_the_shares_the_holding_would_pay_if_any_outcome_won(case)
 def test_nothing_held_is_worth_nothing_and_a_bad_holding_is_refused():
     q, b = [0, 0], 100 * UNIT
     assert lmsr.liquidation_value(q, b, [0, 0]) == 0
-    assert lmsr.liquidation_values(q, b, [[0, 0], [UNIT, 0]]) == [
+    assert lmsr.liquidation_values(q, b, [{}, {0: UNIT}, {0: UNIT, 1: UNIT}]) == [
         0,
         lmsr.sell_proceeds(q, b, 0, UNIT),
+        UNIT - 1,  # one share of each outcome: exactly 1 point, rounded down as the house does
     ]
     with pytest.raises(lmsr.InvalidTrade):
         lmsr.liquidation_value(q, b, [-1, 0])
     with pytest.raises(lmsr.InvalidTrade):
         lmsr.liquidation_value(q, b, [1])
+    for bad in ({2: UNIT}, {0: 0}, {0: UNIT, 1: -1}):
+        with pytest.raises(lmsr.InvalidTrade):
+            lmsr.liquidation_values(q, b, [bad])
 
 
 def test_near_integer_values_go_to_the_exact_path():

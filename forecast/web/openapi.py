@@ -47,7 +47,11 @@ SCHEMAS: dict[str, dict] = {
             "competition": {**STRING, "description": "the competition's slug"},
             "role": {"type": "string", "enum": ["player", "moderator", "owner"]},
             "balance": {**NUMBER, "description": "points not in any position"},
-            "net_worth": {**NUMBER, "description": "balance plus positions at current odds"},
+            "net_worth": {
+                **NUMBER,
+                "description": "balance plus what the market maker would pay now for all "
+                "open shares, each question's sold together",
+            },
         }
     ),
     "Me": _obj(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import Session
 
 from forecast.market.lmsr import prices
@@ -64,11 +64,12 @@ def _sampled_trade_ids(session: Session, question_id: int, n: int) -> list[int]:
         return []
     n = max(n, 2)
     targets = [first + (last - first) * k // (n - 1) for k in range(n - 1)]
-    seeks = [
-        select(_T.id).where(mine, _T.id >= x).order_by(_T.id).limit(1).scalar_subquery()
-        for x in targets
-    ]
-    found = session.execute(select(*seeks)).one()
+    # One index seek per target; written as SQL text, as building hundreds of Core
+    # subqueries costs far more than running them.
+    seek = "(SELECT id FROM trade WHERE question_id = :q AND id >= :x{k} ORDER BY id LIMIT 1)"
+    stmt = text("SELECT " + ", ".join(seek.format(k=k) for k in range(len(targets))))
+    params = {"q": question_id, **{f"x{k}": x for k, x in enumerate(targets)}}
+    found = session.execute(stmt, params).one()
     return sorted({i for i in found if i is not None} | {last})
 
 

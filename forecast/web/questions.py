@@ -18,7 +18,6 @@ from forecast.cache import cached
 from forecast.db import get_session, transaction
 from forecast.extensions import limiter, user_key
 from forecast.market.money import fmt_exact
-from forecast.market.scoring import settlement_payout
 from forecast.models import Competition, Membership, Question, utcnow
 from forecast.services import access, history, reads, trading
 from forecast.services.errors import Conflict, DomainError
@@ -104,14 +103,13 @@ def _market(question: Question, comp: Competition, outcomes: list) -> dict:
 
 
 def _settled(question: Question, positions: list[dict]) -> dict | None:
-    """What a resolved or cancelled question paid the viewer, and their final profit (the
-    portfolio's settled row, to the unit); None while it is not settled."""
+    """What a resolved or cancelled question paid the viewer (the positions' values add up
+    to it, reads.positions) and their final profit: the portfolio's settled row, to the
+    unit.  None while it is not settled."""
     traded = any(p["shares"] or p["spent"] for p in positions)
     if question.status not in ("resolved", "cancelled") or not traded:
         return None
-    spent = sum(p["spent"] for p in positions)
-    shares = {p["outcome"]: p["shares"] for p in positions}
-    payout = settlement_payout(question.status, question.resolved_outcome_id, shares, spent)
+    payout, spent = sum(p["value"] for p in positions), sum(p["spent"] for p in positions)
     return {"payout": payout, "spent": spent, "profit": payout - spent}
 
 

@@ -42,6 +42,18 @@ def ended_at(comp: Competition, now: datetime | None = None) -> datetime | None:
     return min(ends) if ends else None
 
 
+def read_for_share(session: Session, competition_id: int) -> Competition:
+    """The competition as committed, read FOR SHARE: closing it (FOR UPDATE, then
+    stamping closed_at, see close_competition) waits for the caller's transaction, or
+    the caller sees it closed.  What a write that must not cross the end reads."""
+    return session.exec(
+        select(Competition)
+        .where(Competition.id == competition_id)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 _MEMBER_COMPETITIONS = (  # the layout's switcher, on every page: built once
     select(Competition, Membership)
     .join(Membership, Membership.competition_id == Competition.id)

@@ -15,7 +15,7 @@ from forecast.market.liquidity import MAX_LIQUIDITY, MIN_LIQUIDITY, default_liqu
 from forecast.market.money import MoneyError, fmt, to_units
 from forecast.models import Competition, Outcome, Question, utcnow
 from forecast.services import access
-from forecast.services.competitions import DEFAULT_STARTING_BALANCE, log_action
+from forecast.services.competitions import DEFAULT_STARTING_BALANCE, log_action, read_for_share
 from forecast.services.competitions import effective_status as competition_status
 from forecast.services.errors import Conflict, Invalid, NotFound, has_nul
 
@@ -154,15 +154,7 @@ def create_question(
     if check_moderator:
         access.require_moderator(session, user_id, competition.id)
     clean = validate_question(**fields, default_b=default_liquidity(competition.starting_balance))
-    # Read FOR SHARE, as resolution.undo does: closing the competition (FOR UPDATE)
-    # waits for this question, or this sees the competition closed.
-    current = session.exec(
-        select(Competition)
-        .where(Competition.id == competition.id)
-        .with_for_update(read=True)
-        .execution_options(populate_existing=True)
-    ).one()
-    if competition_status(current) != "open":
+    if competition_status(read_for_share(session, competition.id)) != "open":
         raise Conflict(
             "This competition has ended; it takes no new questions.", code="competition_closed"
         )

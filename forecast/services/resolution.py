@@ -32,7 +32,7 @@ from forecast.models import (
     utcnow,
 )
 from forecast.services import access, ledger
-from forecast.services.competitions import ended_at, log_action
+from forecast.services.competitions import ended_at, log_action, read_for_share
 from forecast.services.errors import Conflict, Invalid, NotFound, has_nul
 from forecast.services.questions import outcomes_of
 
@@ -227,12 +227,7 @@ def _refuse_if_in_final_standings(session: Session, question: Question) -> None:
     The competition row is read FOR SHARE: closing it (FOR UPDATE, then
     stamping closed_at) waits for this undo, or this undo sees it closed.
     """
-    comp = session.exec(
-        select(Competition)
-        .where(Competition.id == question.competition_id)
-        .with_for_update(read=True)
-        .execution_options(populate_existing=True)
-    ).one()
+    comp = read_for_share(session, question.competition_id)
     if in_final_standings(question, comp):
         raise Conflict(
             "This question was settled before the competition ended; its resolution is "

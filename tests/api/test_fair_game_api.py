@@ -81,3 +81,30 @@ def test_refusals_show_amounts_to_the_unit(api, world, db):
     assert r.get_json()["error"]["message"].endswith("this trade costs 1,000.50.")
     with db.session() as s:
         assert audit.audit(session=s) == []
+
+
+def test_a_debt_after_an_undo_shows_in_me_blocks_buys_and_allows_sells(api, world, make_question):
+    carol, erin = api.as_(world.tokens["carol"]), api.as_(world.tokens["erin"])
+    first = make_question(competition=world.club, liquidity=300, title="First?")
+    second = make_question(competition=world.club, liquidity=5000, title="Second?")
+    yes1 = carol.get(f"/questions/{first.id}").get_json()["outcomes"][0]["id"]
+    yes2 = carol.get(f"/questions/{second.id}").get_json()["outcomes"][0]["id"]
+    assert (
+        erin.post(f"/questions/{first.id}/trades", json={"outcome": yes1, "spend": 400}).status_code
+        == 201
+    )
+    r = carol.post(f"/questions/{first.id}/resolution", json={"outcome": yes1})
+    assert r.status_code == 200
+    balance = erin.post(
+        f"/questions/{second.id}/trades", json={"outcome": yes2, "spend": 10}
+    ).get_json()["balance"]
+    r = erin.post(f"/questions/{second.id}/trades", json={"outcome": yes2, "spend": balance})
+    assert r.status_code == 201
+    assert carol.delete(f"/questions/{first.id}/resolution").status_code == 200
+    club = next(m for m in erin.get("/me").get_json()["memberships"] if m["competition"] == "club")
+    assert club["balance"] < 0 and club["net_worth"] <= 500  # the debt counts
+    r = erin.post(f"/questions/{second.id}/trades", json={"outcome": yes2, "spend": 1})
+    assert r.status_code == 409 and error_code(r) == "insufficient_balance"
+    assert r.get_json()["error"]["message"].startswith(f"You owe {-club['balance']:,.2f}")
+    r = erin.post(f"/questions/{second.id}/trades", json={"outcome": yes2, "sell": 5})
+    assert r.status_code == 201 and r.get_json()["balance"] > club["balance"]

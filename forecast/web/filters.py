@@ -48,12 +48,16 @@ def relative(dt: datetime | None, now: datetime | None = None) -> str:
 
 
 def signed(units: int) -> str:
-    """Points with a sign: '+12.50', '−3.00' (a real minus sign), '0.00'."""
+    """Points with a sign: '+12.50', '−3.00' (a real minus sign), '0.00'; to the unit
+    when two decimals would read as zero ('−0.0001', never '−0.00')."""
+    text = fmt(abs(units))
+    if units and text == fmt(0):
+        text = fmt_exact(abs(units))
     if units > 0:
-        return "+" + fmt(units)
+        return "+" + text
     if units < 0:
-        return "−" + fmt(-units)
-    return fmt(0)
+        return "−" + text
+    return text
 
 
 def competition_status(comp: Competition) -> str:

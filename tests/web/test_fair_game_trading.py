@@ -274,3 +274,16 @@ def test_a_debt_shows_on_the_question_page_and_the_portfolio(
         dans = next(r for r in board if r.username == "dan")
         assert dans.balance == web.balance(dan, comp) < 0
     assert_audit(web.db)
+
+
+def test_a_profit_too_small_for_two_decimals_shows_to_the_unit():
+    from forecast.web.filters import signed
+
+    assert [signed(u) for u in (-1, -50, -51, 0, 49, 125_000)] == [
+        "−0.0001",
+        "−0.005",
+        "−0.01",
+        "0.00",
+        "+0.0049",
+        "+12.50",
+    ]

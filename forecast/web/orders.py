@@ -62,27 +62,33 @@ def fill(form: TradeForm, outcome_ids: list[int], holding: Holding) -> None:
     form.spend.data = str(from_units(spend))
 
 
-def _outcome_index(form: TradeForm, outcome_ids: list[int]) -> int:
+def _outcome_id(form: TradeForm, outcome_ids: list[int] | None) -> int:
+    """The chosen outcome's id, one of ``outcome_ids`` when given (else the trade checks it)."""
     try:
         outcome_id = int(form.outcome.data or "")
     except (TypeError, ValueError):
         outcome_id = None
-    if outcome_id not in outcome_ids:
+    if outcome_id is None or (outcome_ids is not None and outcome_id not in outcome_ids):
         raise Invalid("Choose an outcome.", field="outcome")
-    return outcome_ids.index(outcome_id)
+    return outcome_id
+
+
+def _outcome_index(form: TradeForm, outcome_ids: list[int]) -> int:
+    return outcome_ids.index(_outcome_id(form, outcome_ids))
 
 
 def order_of(
-    form: TradeForm, outcome_ids: list[int], holding: Holding | None = None
+    form: TradeForm, outcome_ids: list[int] | None = None, holding: Holding | None = None
 ) -> tuple[trading.Order, str | None]:
     """The order the form describes, and what to tell the player about it (a stated
     probability: which outcome is traded and why); Invalid names the form's field.
 
-    With the ``holding``, a stated probability trades from the side that can
-    (plans.plan_to_probability: below the market on a binary question it buys the
-    other outcome); without it, it trades the chosen outcome as the API does.
+    With the ``holding`` (and the question's ``outcome_ids``), a stated probability
+    trades from the side that can (plans.plan_to_probability: below the market on a
+    binary question it buys the other outcome); without it, it trades the chosen
+    outcome as the API does.  Without ``outcome_ids`` the trade checks the outcome.
     """
-    outcome_id = outcome_ids[_outcome_index(form, outcome_ids)]
+    outcome_id = _outcome_id(form, outcome_ids)
     mode = form.current_mode()
     field = AMOUNT_FIELDS[mode]
     text = _money_text(getattr(form, field).data)
@@ -117,7 +123,7 @@ def order_of(
                 outcome_id=outcome_id, to_probability=target, max_spend=max_spend
             )
             return order, None
-        return _planned(outcome_ids, outcome_id, target, max_spend, holding)
+        return _planned(outcome_ids or [], outcome_id, target, max_spend, holding)
     except Invalid as e:
         if e.field == "to_probability":
             e.field = "probability"

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -20,7 +29,7 @@ from forecast.extensions import limiter, user_key
 from forecast.market.money import fmt_exact
 from forecast.models import Competition, Membership, Question, utcnow
 from forecast.services import access, history, reads, trading
-from forecast.services.errors import Conflict, DomainError
+from forecast.services.errors import Conflict, DomainError, Invalid, NotFound
 from forecast.services.questions import effective_status, outcomes_of
 from forecast.web import charts
 from forecast.web.filters import competition_status, relative
@@ -247,17 +256,9 @@ def trade_panel(question_id: int):
 # ---------------------------------------------------------------- quoting and trading
 
 
-def _posted_form(question_id: int) -> tuple[Question, Competition, list, TradeForm, bool]:
-    """The posted trade form of a question the viewer may see, its outcomes as choices;
-    the bool says whether its CSRF token held."""
-    q, comp = viewable_question(question_id)
-    outcomes = outcomes_of(get_session(), q.id)
-    form = TradeForm()
-    form.outcome.choices = [(str(o.id), o.label) for o in outcomes]
-    valid = form.validate_on_submit()  # only the CSRF token can fail here
-    if valid and membership(comp) is None:
-        access.require_member(get_session(), current_user.id, comp)  # 403
-    return q, comp, outcomes, form, valid
+# CSRFProtect checks every form POST's token before the view (web/errors.py answers a bad
+# one), so a posted trade form is read without its token field; a form shown again (with
+# its errors, on a page) is made with one.
 
 
 def _holding(question: Question, comp: Competition, outcomes: list) -> Holding:
@@ -273,8 +274,9 @@ def _holding(question: Question, comp: Competition, outcomes: list) -> Holding:
     )
 
 
-def _expired():
-    return render_template("error.html", status=400, message="The form expired."), 400
+def _posted(*, shown: bool) -> TradeForm:
+    """The posted trade form; ``shown``: to be shown again, with a CSRF token."""
+    return TradeForm() if shown else TradeForm(meta={"csrf": False})
 
 
 @bp.post("/questions/<int:question_id>/quote")
@@ -282,11 +284,13 @@ def _expired():
 @limiter.limit(lambda: current_app.config["RATELIMIT_API"], key_func=user_key)
 def quote(question_id: int):
     """Price the order in the form without trading (htmx: just the quote box)."""
-    q, comp, outcomes, form, valid = _posted_form(question_id)
-    if not valid:
-        return _expired()
-    result, status = None, 200
+    q, comp = viewable_question(question_id)
+    if membership(comp) is None:
+        access.require_member(get_session(), current_user.id, comp)  # 403
+    outcomes = outcomes_of(get_session(), q.id)
     shortcut = request.form.get("fill") in ("max", "all")
+    form = _posted(shown=not is_htmx() or shortcut)  # a shortcut's answer is the panel
+    result, status = None, 200
     try:
         ids, holding = [o.id for o in outcomes], _holding(q, comp, outcomes)
         if shortcut:
@@ -333,18 +337,29 @@ def _trade_limit() -> str:
 @login_required
 @limiter.limit(_trade_limit, key_func=user_key)
 def trade(question_id: int):
-    """Place the trade; htmx swaps the panel and the market in place, a form POST redirects."""
-    q, comp, outcomes, form, valid = _posted_form(question_id)
-    if not valid:
-        return _expired()
-    key = (form.idempotency_key.data or "").strip()[:200] or None
+    """Place the trade; a form POST redirects (303) to the page, htmx swaps in the panel,
+    the probabilities and the position, and the chart and trades fetch themselves.
+
+    The trade's own transaction checks the question, the outcome and the membership,
+    so a trade that goes through reads nothing before it; a refused one reads the page.
+    """
+    posted = _posted(shown=False)
+    key = (posted.idempotency_key.data or "").strip()[:200] or None
     try:
-        order, _ = order_of(form, [o.id for o in outcomes], _holding(q, comp, outcomes))
+        if posted.current_mode() == "probability":  # planned from the market as read
+            q, comp = viewable_question(question_id)
+            if membership(comp) is None:
+                access.require_member(get_session(), current_user.id, comp)  # 403
+            outcomes = outcomes_of(get_session(), q.id)
+            holding = _holding(q, comp, outcomes)
+            order, _ = order_of(posted, [o.id for o in outcomes], holding)
+        else:
+            order, _ = order_of(posted)
         result = transaction(
             lambda s: trading.trade(
                 session=s,
                 user_id=current_user.id,
-                question_id=q.id,
+                question_id=question_id,
                 order=order,
                 idempotency_key=key,
             ),
@@ -353,26 +368,45 @@ def trade(question_id: int):
     except DomainError as e:
         if e.status == 403:
             raise
-        if e.code == "idempotency_key_reused":  # the form was sent before, with other values
+        q, comp = viewable_question(question_id)  # 404 when the question was what failed
+        form = _posted(shown=True)
+        if isinstance(e, NotFound):  # the question is there: the outcome is not its own
+            e = Invalid("Choose an outcome.", field="outcome")
+        elif e.code == "idempotency_key_reused":  # the form was sent before, with other values
             e = Conflict(
                 "This form already placed a trade. Check your position, then trade again.",
                 code=e.code,
             )
             form.idempotency_key.data = new_idempotency_key()
         attach(form, e)
+        outcomes = outcomes_of(get_session(), q.id)
         return _question_page(q, comp, outcomes, status=error_status(e), form=form)
     message = done_message(result)
     if not is_htmx():
         flash(message, "success")
-        return redirect(url_for("questions.question", question_id=q.id), 303)
-    session = get_session()
-    q = session.get(Question, q.id)  # transaction() refreshed the read session
-    outcomes = outcomes_of(session, q.id)
-    market = _market(q, comp, outcomes)
+        return redirect(url_for("questions.question", question_id=question_id), 303)
+    q, comp = viewable_question(question_id)
+    market = _market(q, comp, outcomes_of(get_session(), q.id))
     context = {**market, **_panel(q, comp, market, message=message)}
     if (fresh := context["form"]) is not None:  # None when trading shut just after this trade
-        fresh.mode.data = form.current_mode()
-        fresh.outcome.data = form.outcome.data
-    return render_template(
-        "partials/_trade_done.html", **context, **_history(q, outcomes, market["status"])
+        fresh.mode.data = posted.current_mode()
+        fresh.outcome.data = posted.outcome.data
+    response = make_response(render_template("partials/_trade_done.html", **context))
+    response.headers["HX-Trigger"] = "traded"  # the chart and the recent trades fetch themselves
+    return response
+
+
+@bp.get("/questions/<int:question_id>/history")
+def price_history(question_id: int):
+    """The history chart, and to htmx the recent trades beside it (out of band); the full
+    page without htmx."""
+    if not is_htmx():
+        return _question_view(question_id)
+    q, comp = viewable_question(question_id)
+    outcomes = outcomes_of(get_session(), q.id)
+    context = _history(q, outcomes, effective_status(q))
+    response = make_response(
+        render_template("partials/_history.html", question=q, competition=comp, **context)
     )
+    response.vary.add("HX-Request")
+    return response

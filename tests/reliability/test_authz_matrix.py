@@ -95,6 +95,7 @@ TABLE: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/questions/<int:question_id>/comments"):            (LOGIN,   303,   404,   303,   403),
     ("POST", "/questions/<int:question_id>/quote"):               (LOGIN,   200,   404,   200,   403),
     ("GET", "/questions/<int:question_id>/trade"):                (  404,   200,   404,   200,   200),
+    ("GET", "/questions/<int:question_id>/history"):              (  404,   200,   404,   200,   200),
     ("POST", "/questions/<int:question_id>/trade"):               (LOGIN,   303,   404,   303,   403),
     # Moderator tools
     ("GET", "/moderate/<slug>"):                                  (LOGIN,   403,   404,   200,   200),

@@ -94,8 +94,21 @@ def test_trade_with_htmx_swaps_panel_probability_and_position(web, scene, public
     assert r.status_code == 200 and "<html" not in html
     assert html.lstrip().startswith('<section id="trade-panel"')
     assert "Bought" in html and "Your balance is 975.00 points." in html
-    for part in ("probability", "history-chart", "position", "recent-trades"):
+    for part in ("probability", "position"):
         assert re.search(rf'id="{part}"[^>]*hx-swap-oob="true"', html), part
+    # The chart and the recent trades are not in the answer: they fetch themselves on its
+    # HX-Trigger, the chart from its own URL with the recent trades beside it.
+    assert 'id="history-chart"' not in html and 'id="recent-trades"' not in html
+    assert r.headers["HX-Trigger"] == "traded"
+    page = web.client.get(f"/questions/{q.id}").get_data(as_text=True)
+    history = re.search(r'<figure id="history-chart"[^>]*hx-get="([^"]+)"[^>]*>', page)
+    assert history and 'hx-trigger="traded from:body"' in history.group(0)
+    r = web.client.get(history.group(1), headers={"HX-Request": "true"})
+    fetched = r.get_data(as_text=True)
+    assert r.status_code == 200 and fetched.lstrip().startswith('<figure id="history-chart"')
+    assert re.search(r'id="recent-trades"[^>]*hx-swap-oob="true"', fetched)
+    assert "alice" in fetched and "bought YES" in fetched and "<html" not in fetched
+    assert "<html" in web.client.get(history.group(1)).get_data(as_text=True)  # no JS: the page
     prob = html[html.index('<section id="probability"') :]
     assert re.search(rf'data-outcome="{yes}">(\d+\.\d)%', prob).group(1) != "50.0"
     assert '<dd id="position-value">' in html and '<strong id="balance">975.00</strong>' in html

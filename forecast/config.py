@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -27,7 +28,9 @@ def _secret_key(folder: Path) -> str:
 
 
 DEFAULT_RATELIMITS = {
-    "RATELIMIT_LOGIN": "10 per minute;100 per hour",
+    "RATELIMIT_LOGIN": "10 per minute;100 per hour",  # per address and username
+    "RATELIMIT_LOGIN_ADDRESS": "40 per minute;400 per hour",  # per address, any username
+    "RATELIMIT_REGISTER": "10 per minute;50 per hour",  # per address
     "RATELIMIT_TRADE": "120 per minute",
     "RATELIMIT_COMMENT": "10 per minute;100 per hour",
     "RATELIMIT_API": "600 per minute",
@@ -43,11 +46,17 @@ class Config:
         )
         self.SECRET_KEY = _secret_key(folder)
         self.MAX_CONTENT_LENGTH = 1 * 1024 * 1024
+        # Every cookie the site sets (README.md, Configuration): the session and
+        # Flask-Login's remember cookie, alike but for how long they last.
+        secure = os.environ.get("FORECAST_SECURE_COOKIES", "") == "1"
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = secure
+        self.REMEMBER_COOKIE_NAME = "remember_token"
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = os.environ.get("FORECAST_SECURE_COOKIES", "") == "1"
+        self.REMEMBER_COOKIE_SECURE = secure
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=30)
         self.WTF_CSRF_TIME_LIMIT = None
         limits = os.environ.get("FORECAST_RATELIMIT", "")
         self.RATELIMIT_ENABLED = limits.strip().lower() != "off"

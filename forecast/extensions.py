@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
+
+from forecast.web.tokens import MalformedBearer, bearer_token
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -17,12 +21,18 @@ csrf = CSRFProtect()
 
 
 def _limit_key() -> str:
-    """Rate-limit bots by their token, people by their address."""
-    auth = request.headers.get("Authorization", "")
-    if auth.startswith("Bearer "):
-        import hashlib
+    """Rate-limit bots by their token, people by their address.
 
-        return "token:" + hashlib.sha256(auth[7:].encode()).hexdigest()[:16]
+    The token is read as the API reads it (web.tokens): any way of writing the header
+    that the API accepts names the same budget, and any other way is a 401 there
+    (counted against the address here).
+    """
+    try:
+        plain = bearer_token(request.headers.get("Authorization"))
+    except MalformedBearer:
+        plain = None
+    if plain is not None:
+        return "token:" + hashlib.sha256(plain.encode()).hexdigest()[:16]
     return get_remote_address()
 
 

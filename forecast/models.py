@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint, func
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -52,12 +52,19 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class User(SQLModel, table=True):
+    # One account per name in any mix of cases, held by the database itself.
+    __table_args__ = (Index("ux_user_username_lower", func.lower(Column("username")), unique=True),)
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=40, sa_column_kwargs={"unique": True}, index=False)
     password_hash: str = Field(max_length=255)
     is_admin: bool = False
     is_active: bool = True
     created_at: datetime = _when()
+    # Carried in the login cookie's user id (web.auth): raising it ends every session and
+    # remember cookie of the account (a password change, an admin disabling it).
+    session_version: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
 
 
 class ApiToken(SQLModel, table=True):

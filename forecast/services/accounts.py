@@ -8,14 +8,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam
+from sqlalchemy import and_, bindparam, update
 from sqlmodel import Session, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from forecast.db import Database, Prepared
 from forecast.models import ApiToken, User, utcnow
 from forecast.services import competitions
-from forecast.services.errors import Conflict, Invalid, NotFound, has_nul
+from forecast.services.errors import Conflict, Invalid, NotFound, has_nul, unique
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,40}$")
 MIN_PASSWORD = 8
@@ -31,7 +31,7 @@ def check_username(username: object) -> str:
     return username
 
 
-def check_password(password: object) -> str:
+def check_password(password: object, *, username: str | None = None) -> str:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
         raise Invalid(f"Passwords have at least {MIN_PASSWORD} characters.", field="password")
     if len(password) > 1000:
@@ -47,17 +47,18 @@ def create_user(*, session: Session, username: str, password: str, is_admin: boo
     """
     check_username(username)
     check_password(password)
-    taken = session.exec(select(User).where(func.lower(User.username) == username.lower())).first()
-    if taken is not None:
-        raise Conflict("That username is taken.", code="username_taken", field="username")
+    taken = Conflict("That username is taken.", code="username_taken", field="username")
+    if session.exec(select(User).where(func.lower(User.username) == username.lower())).first():
+        raise taken
     first = session.exec(select(func.count()).select_from(User)).one() == 0
     user = User(
         username=username,
         password_hash=generate_password_hash(password),
         is_admin=is_admin or first,
     )
-    session.add(user)
-    session.flush()
+    with unique(taken):  # the same name, in any case, registered a moment ago
+        session.add(user)
+        session.flush()
     public = competitions.ensure_public(session=session)
     competitions.add_member(session=session, competition=public, user=user)
     return user
@@ -78,13 +79,32 @@ def authenticate(*, session: Session, username: str, password: str) -> User | No
     return user
 
 
-def change_password(*, session: Session, user_id: int, old: str, new: str) -> None:
+def end_sessions(*, session: Session, user_id: int) -> None:
+    """End every session and remember cookie of the account (its session version moves
+    on; web.auth reads it from each cookie)."""
+    c = User.__table__.c
+    session.execute(
+        update(User.__table__).where(c.id == user_id).values(session_version=c.session_version + 1)
+    )
+
+
+def set_password(*, session: Session, user: User, password: str) -> User:
+    """Give the account a new password and end all of its sessions.  Raises Invalid."""
+    check_password(password, username=user.username)
+    user.password_hash = generate_password_hash(password)
+    user.session_version += 1
+    session.add(user)
+    session.flush()
+    return user
+
+
+def change_password(*, session: Session, user_id: int, old: str, new: str) -> User:
+    """Change a password given the current one; every session of the account ends
+    (the caller signs its own session in again).  Raises Invalid."""
     user = session.get(User, user_id)
     if user is None or not check_password_hash(user.password_hash, old or ""):
         raise Invalid("Your current password is not right.", field="old_password")
-    check_password(new)
-    user.password_hash = generate_password_hash(new)
-    session.add(user)
+    return set_password(session=session, user=user, password=new)
 
 
 def find_user(session: Session, username: str) -> User:

@@ -26,6 +26,7 @@ def set_user_flags(
 ) -> User:
     """Make a user an admin (or not), disable or enable an account.
 
+    Disabling ends every session of the account, so enabling it again revives none.
     The last active admin cannot remove themselves.  Raises Forbidden, NotFound, Conflict.
     """
     _require_admin(session, user_id)
@@ -35,6 +36,8 @@ def set_user_flags(
     if is_admin is not None:
         target.is_admin = is_admin
     if is_active is not None:
+        if target.is_active and not is_active:
+            target.session_version += 1
         target.is_active = is_active
     session.add(target)
     session.flush()

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from forecast.market.money import UNIT, MoneyError, to_units
 from forecast.models import Competition, Membership, ModeratorAction, User, utcnow
 from forecast.services import access, ledger
-from forecast.services.errors import Conflict, Forbidden, Invalid, has_nul
+from forecast.services.errors import Conflict, Forbidden, Invalid, has_nul, unique
 
 PUBLIC_SLUG = "public"
 DEFAULT_STARTING_BALANCE = 1000 * UNIT
@@ -91,8 +91,9 @@ def add_member(
     if existing is not None:
         return existing
     member = Membership(user_id=user.id, competition_id=competition.id, role=role, balance=0)
-    session.add(member)
-    session.flush()
+    with unique(Conflict("You joined a moment ago; reload the page.", code="already_member")):
+        session.add(member)
+        session.flush()
     ledger.grant(session, member, competition.starting_balance)
     count_members(session, competition.id, 1)
     return member
@@ -139,8 +140,9 @@ def create_competition(
         raise Invalid("Starting balance is at most 1,000,000,000 points.", field="starting_balance")
     if end_at is not None and end_at <= utcnow():
         raise Invalid("The end date must be in the future.", field="end_at")
+    taken = Conflict("That slug is taken.", code="slug_taken", field="slug")
     if session.exec(select(Competition).where(Competition.slug == slug)).first() is not None:
-        raise Conflict("That slug is taken.", code="slug_taken", field="slug")
+        raise taken
     comp = Competition(
         slug=slug,
         name=name.strip(),
@@ -150,8 +152,9 @@ def create_competition(
         is_listed=bool(is_listed),
         end_at=end_at,
     )
-    session.add(comp)
-    session.flush()
+    with unique(taken):  # the same slug, taken a moment ago
+        session.add(comp)
+        session.flush()
     add_member(session=session, competition=comp, user=user, role="owner")
     return comp
 

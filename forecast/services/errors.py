@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import IntegrityError
 
 
 class DomainError(Exception):
@@ -53,3 +57,14 @@ def unstorable(value: object) -> bool:
 def has_nul(value: object) -> bool:
     """True for text holding a NUL character, which PostgreSQL cannot store or compare."""
     return isinstance(value, str) and "\x00" in value
+
+
+@contextmanager
+def unique(conflict: DomainError) -> Iterator[None]:
+    """Raise ``conflict`` for a unique violation in the block (a concurrent request
+    inserted the same name first, after this one looked); the caller's transaction
+    then rolls back as for any domain error."""
+    try:
+        yield
+    except IntegrityError:
+        raise conflict from None

@@ -32,8 +32,9 @@ from forecast.services import (
     standings,
     trading,
 )
-from forecast.services.errors import DomainError, Invalid, NotFound
+from forecast.services.errors import DomainError, Invalid, NotFound, unstorable
 from forecast.services.history import history as question_history
+from forecast.web import tokens
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # bearer tokens only: a browser's cookie never authenticates here
@@ -80,14 +81,12 @@ def _reject_constant(name: str) -> None:
 
 
 def _encodable(value: object) -> bool:
-    """False when a string holds a lone surrogate (not text any database can store)."""
+    """False when a string holds a NUL or a lone surrogate (text no database can store)."""
     stack = [value]
     while stack:
         v = stack.pop()
         if isinstance(v, str):
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError:
+            if unstorable(v):
                 return False
         elif isinstance(v, dict):
             stack.extend(v.keys())
@@ -112,21 +111,17 @@ def _parse_body() -> None:
     if not isinstance(body, dict):
         raise BadBody("The body must be a JSON object.")
     if not _encodable(body):
-        raise BadBody("The body is not valid UTF-8 JSON text.")
+        raise BadBody("The body holds text no database can store (NUL, lone surrogates).")
     g.body = body
 
 
 def _bearer() -> str | None:
     """The request's API token as sent, or None without an Authorization header (401 when
-    the header is not 'Bearer <token>')."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, plain = header.partition(" ")
-    plain = plain.strip()
-    if scheme.lower() != "bearer" or not plain:
-        raise Unauthorized("Send your API token as 'Authorization: Bearer <token>'.")
-    return plain
+    the header is not exactly 'Bearer <token>': web.tokens)."""
+    try:
+        return tokens.bearer_token(request.headers.get("Authorization"))
+    except tokens.MalformedBearer:
+        raise Unauthorized("Send your API token as 'Authorization: Bearer <token>'.") from None
 
 
 def _authenticate(session: Session | None = None) -> None:

@@ -37,20 +37,27 @@ class CurrentUser:
         self.username = user.username
         self.is_admin = user.is_admin
         self.is_active = user.is_active
+        self.session_version = user.session_version
         self.is_authenticated = True
         self.is_anonymous = False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """ "<id>:<session version>", kept in the session and the remember cookie: once the
+        account's version moves on (accounts.end_sessions), neither signs anyone in."""
+        return f"{self.id}:{self.session_version}"
 
 
 @login_manager.user_loader
 def _load(user_id: str) -> CurrentUser | None:
+    """The account of a session or remember cookie, if it is active and the cookie's
+    session version is the account's ("<id>" alone is version 0)."""
+    uid, _, version = user_id.partition(":")
     try:
-        user = get_session().get(User, int(user_id))
+        user = get_session().get(User, int(uid))
+        current = user is not None and int(version or 0) == user.session_version
     except (ValueError, OverflowError):
         return None
-    return CurrentUser(user) if user is not None and user.is_active else None
+    return CurrentUser(user) if current and user.is_active else None
 
 
 def safe_next(target: str | None) -> str | None:
@@ -82,8 +89,13 @@ def _login_key() -> str:
     return f"login:{get_remote_address()}:{name}"
 
 
-def _login_limit() -> str:
-    return current_app.config["RATELIMIT_LOGIN"]
+def _address_key() -> str:
+    return f"address:{get_remote_address()}"
+
+
+def _limit(name: str):  # noqa: ANN202
+    """A limit read from the config when a request comes (FORECAST_RATELIMIT can change it)."""
+    return lambda: current_app.config[name]
 
 
 def _field_error(form, err: DomainError, rename: dict[str, str] | None = None) -> None:
@@ -101,6 +113,7 @@ def _status(form) -> int:
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(_limit("RATELIMIT_REGISTER"), key_func=_address_key, methods=["POST"])
 def register():
     """Create an account (the first one on a new site is its admin) and log in."""
     if current_user.is_authenticated:
@@ -128,7 +141,8 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=_login_key, methods=["POST"])
+@limiter.limit(_limit("RATELIMIT_LOGIN"), key_func=_login_key, methods=["POST"])
+@limiter.limit(_limit("RATELIMIT_LOGIN_ADDRESS"), key_func=_address_key, methods=["POST"])
 def login():
     """Log in with a username and password."""
     if current_user.is_authenticated:
@@ -161,20 +175,21 @@ def logout():
     if not LogoutForm().validate_on_submit():
         flash("The logout form expired; try again.", "error")
         return redirect(url_for("home.home"), 303)
-    logout_user()
+    transaction(lambda s: accounts.end_sessions(session=s, user_id=current_user.id))
     session.clear()
-    flash("Logged out.", "info")
+    logout_user()  # after the clear: it marks the remember cookie to be deleted
+    flash("Logged out on every device.", "info")
     return redirect(url_for("home.home"), 303)
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def password():
-    """Change your password (you need the current one)."""
+    """Change your password (you need the current one); every other session ends."""
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            transaction(
+            user = transaction(
                 lambda s: accounts.change_password(
                     session=s,
                     user_id=current_user.id,
@@ -185,7 +200,10 @@ def password():
         except DomainError as e:
             _field_error(form, e, rename={"password": "new_password"})
         else:
-            flash("Your password is changed.", "success")
+            # this session goes on under the new version; a remember cookie is renewed too
+            remembered = current_app.config["REMEMBER_COOKIE_NAME"] in request.cookies
+            login_user(CurrentUser(user), remember=remembered)
+            flash("Your password is changed; you are logged out everywhere else.", "success")
             return redirect(url_for("auth.password"), 303)
     elif form.csrf_token.errors:
         form.form_errors.append("The form expired; send it again.")

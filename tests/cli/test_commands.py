@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import pytest
@@ -122,10 +123,16 @@ def test_migrations_match_the_models(tmp_path):
     url = f"sqlite:///{tmp_path / 'm.db'}"
     site.upgrade(url)
     engine = create_engine(url)
-    with engine.connect() as conn:
+    with engine.connect() as conn, warnings.catch_warnings():
+        # SQLite's reflection skips an index on an expression (lower(username)), with a
+        # warning, and alembic cannot compare it: it is checked by name below
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
+        warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression")
         diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        indexes = {i["name"]: i for i in conn.execute(text("PRAGMA index_list('user')")).mappings()}
     engine.dispose()
     assert diffs == []
+    assert indexes["ux_user_username_lower"]["unique"] == 1
 
 
 def _free_port() -> int:

@@ -1,20 +1,9 @@
-"""Helpers for the hardening tests: a client signed in as someone, with a CSRF token."""
+"""Fixtures for the hardening tests: a client signed in as someone, with a CSRF token."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
-
-TOKEN_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def csrf(client, path: str = "/login") -> str:
-    """A CSRF token from a page's form (it lives in this client's session)."""
-    html = client.get(path).get_data(as_text=True)
-    m = TOKEN_RE.search(html)
-    assert m, path
-    return m.group(1)
+from security_helpers import csrf
 
 
 @pytest.fixture
@@ -29,3 +18,28 @@ def signed_in(app):
         return client, csrf(client, path)
 
     return make
+
+
+@pytest.fixture
+def limited_app(db, database_url, tmp_path):
+    """limited_app(login="2 per minute", ...): an app with rate limits on, in memory."""
+    from forecast import config, create_app
+
+    made = []
+
+    def make(**limits):
+        cfg = config.TestingConfig(database_url, str(tmp_path / f"limited{len(made)}"))
+        cfg.RATELIMIT_ENABLED = True
+        cfg.RATELIMIT_STORAGE_URI = "memory://"
+        for name, value in limits.items():
+            setattr(cfg, f"RATELIMIT_{name.upper()}", value)
+        app = create_app(cfg)
+        if not db.is_sqlite:
+            app.extensions["forecast_db"] = db
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        if db.is_sqlite:
+            app.extensions["forecast_db"].dispose()

@@ -1,0 +1,15 @@
+"""Helpers for the hardening tests."""
+
+from __future__ import annotations
+
+import re
+
+TOKEN_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf(client, path: str = "/login") -> str:
+    """A CSRF token from a page's form (it lives in this client's session)."""
+    html = client.get(path).get_data(as_text=True)
+    m = TOKEN_RE.search(html)
+    assert m, path
+    return m.group(1)

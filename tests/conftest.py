@@ -99,7 +99,7 @@ def make_user(tx):
 
     counter = iter(range(1, 10_000))
 
-    def make(name: str | None = None, *, admin: bool = False, password: str = "password123"):
+    def make(name: str | None = None, *, admin: bool = False, password: str = "tidy-otter-123"):
         name = name or f"user{next(counter)}"
         return tx(
             lambda s: accounts.create_user(

@@ -7,6 +7,8 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 
 from sqlalchemy import and_, bindparam, update
 from sqlmodel import Session, func, select
@@ -19,6 +21,7 @@ from forecast.services.errors import Conflict, Invalid, NotFound, has_nul, uniqu
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,40}$")
 MIN_PASSWORD = 8
+COMMON_PASSWORDS = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt"
 # Verifying against this keeps a login for an unknown name as slow as a real one.
 _DUMMY_HASH = generate_password_hash("not-a-real-password-but-same-cost")
 
@@ -31,11 +34,28 @@ def check_username(username: object) -> str:
     return username
 
 
+@cache
+def common_passwords() -> frozenset[str]:
+    """COMMON_PASSWORDS, lowercased (the file's header lines start with '#')."""
+    with COMMON_PASSWORDS.open(encoding="utf-8") as f:
+        return frozenset(line.strip() for line in f if line.strip() and not line.startswith("#"))
+
+
 def check_password(password: object, *, username: str | None = None) -> str:
+    """A password NIST SP 800-63B would take: at least MIN_PASSWORD characters, not the
+    username (in any case), not on the list of common passwords.  Raises Invalid."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
         raise Invalid(f"Passwords have at least {MIN_PASSWORD} characters.", field="password")
     if len(password) > 1000:
         raise Invalid("That password is too long.", field="password")
+    if username and password.casefold() == username.casefold():
+        raise Invalid("Your password cannot be your username.", field="password")
+    if password.lower() in common_passwords():
+        raise Invalid(
+            "That password is one of the most common ones, which are guessed first; "
+            "choose another.",
+            field="password",
+        )
     return password
 
 
@@ -46,7 +66,7 @@ def create_user(*, session: Session, username: str, password: str, is_admin: boo
     or short password, Conflict when the name is taken.
     """
     check_username(username)
-    check_password(password)
+    check_password(password, username=username)
     taken = Conflict("That username is taken.", code="username_taken", field="username")
     if session.exec(select(User).where(func.lower(User.username) == username.lower())).first():
         raise taken

@@ -4,6 +4,7 @@ cannot store past the edge."""
 from __future__ import annotations
 
 from flask import Flask, Response, request
+from werkzeug.datastructures import ImmutableMultiDict
 
 from forecast.services.errors import unstorable
 from forecast.web.errors import error_response
@@ -15,33 +16,43 @@ CSP = (
 )
 
 
-def unstorable_input() -> str | None:
-    """The name of the first part of the request holding a NUL character or an unpaired
-    surrogate: a query or form field (name or value), or a header.  The API's JSON body
-    is checked where it is parsed (web.api); a path with one names nothing (404)."""
-    sources = [request.args] if request.method == "GET" else [request.args, request.form]
-    for source in sources:
-        for name, value in source.items(multi=True):
+def unstorable_input() -> tuple[str, str] | None:
+    """("field", name) or ("header", name): the first form field (name or value) or
+    header of the request that holds a NUL character or an unpaired surrogate.
+
+    A query parameter holding one is dropped here, as if it had not been sent; the
+    API's JSON body is checked where it is parsed (web.api), and a path with one
+    names nothing (404).
+    """
+    if any(unstorable(k) or unstorable(v) for k, v in request.args.items(multi=True)):
+        request.args = ImmutableMultiDict(
+            (k, v)
+            for k, v in request.args.items(multi=True)
+            if not (unstorable(k) or unstorable(v))
+        )
+    if request.method != "GET":
+        for name, value in request.form.items(multi=True):
             if unstorable(name) or unstorable(value):
-                return name if not unstorable(name) else "field name"
+                return "field", "a field name" if unstorable(name) else name
     for name, value in request.headers.items():
         if "\x00" in value:
-            return name
+            return "header", name
     return None
 
 
 def init_app(app: Flask) -> None:
     @app.before_request
     def _storable_text():  # noqa: ANN202
-        where = unstorable_input()
-        if where is not None:
-            return error_response(
-                400,
-                "bad_request",
-                f"{where}: text may not hold NUL or unpaired surrogate characters.",
-                field=where,
-            )
-        return None
+        found = unstorable_input()
+        if found is None:
+            return None
+        kind, name = found  # a header makes a malformed request; a field, an invalid one
+        return error_response(
+            400 if kind == "header" else 422,
+            "bad_request" if kind == "header" else "invalid",
+            f"{name}: text may not hold NUL or unpaired surrogate characters.",
+            field=name,
+        )
 
     @app.after_request
     def _headers(resp: Response) -> Response:

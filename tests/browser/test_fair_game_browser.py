@@ -22,8 +22,8 @@ DEAL = "Will Amazon complete an acquisition of TikTok (or of its US business)?"
 def register(page: Page, server: str, username: str) -> None:
     page.goto(f"{server}/register")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill("password123")
-    page.get_by_label("Password again").fill("password123")
+    page.get_by_label("Password", exact=True).fill("tidy-otter-123")
+    page.get_by_label("Password again").fill("tidy-otter-123")
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url(f"{server}/")
 

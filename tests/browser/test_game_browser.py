@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 DEAL = "Will Amazon complete an acquisition of TikTok (or of its US business)?"
 
 
-def register(page: Page, server: str, username: str, password: str = "password123") -> None:
+def register(page: Page, server: str, username: str, password: str = "tidy-otter-123") -> None:
     page.goto(f"{server}/register")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(password)

@@ -180,10 +180,10 @@ def world(new_world):
 
 def _build_world(db, tx):
     def build(s):
-        admin = accounts.create_user(session=s, username="admin", password="password123")
-        owner = accounts.create_user(session=s, username="owner", password="password123")
+        admin = accounts.create_user(session=s, username="admin", password="tidy-otter-123")
+        owner = accounts.create_user(session=s, username="owner", password="tidy-otter-123")
         users = {
-            name: accounts.create_user(session=s, username=name, password="password123")
+            name: accounts.create_user(session=s, username=name, password="tidy-otter-123")
             for name in ("player", "nonmember", "moderator")
         }
         users["admin"] = admin

@@ -50,8 +50,8 @@ def fuzz_world(db, tx, monkeypatch):
     )
 
     def build(s):
-        admin = accounts.create_user(session=s, username="admin", password="password123")
-        player = accounts.create_user(session=s, username="player", password="password123")
+        admin = accounts.create_user(session=s, username="admin", password="tidy-otter-123")
+        player = accounts.create_user(session=s, username="player", password="tidy-otter-123")
         public = competitions.ensure_public(session=s)
         club = competitions.create_competition(
             session=s, user_id=player.id, name="Club", slug="club", starting_balance=1000

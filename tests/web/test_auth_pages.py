@@ -15,7 +15,7 @@ def users(db) -> dict[str, User]:
         return {u.username: u for u in s.exec(select(User))}
 
 
-def register(web, username="alice", password="password123", confirm=None, **extra):
+def register(web, username="alice", password="tidy-otter-123", confirm=None, **extra):
     return web.client.post(
         "/register",
         data={
@@ -28,7 +28,7 @@ def register(web, username="alice", password="password123", confirm=None, **extr
     )
 
 
-def login(web, username="alice", password="password123", **extra):
+def login(web, username="alice", password="tidy-otter-123", **extra):
     return web.client.post(
         "/login",
         data={
@@ -67,12 +67,12 @@ def test_register_logs_in_joins_public_and_first_account_is_admin(web, db, publi
 @pytest.mark.parametrize(
     "username, password, confirm, field, message",
     [
-        ("al", "password123", None, "username", "3-40 letters"),
-        ("bad name!", "password123", None, "username", "3-40 letters"),
-        ("", "password123", None, "username", "Choose a username."),
+        ("al", "tidy-otter-123", None, "username", "3-40 letters"),
+        ("bad name!", "tidy-otter-123", None, "username", "3-40 letters"),
+        ("", "tidy-otter-123", None, "username", "Choose a username."),
         ("alice", "short", None, "password", "at least 8 characters"),
         ("alice", "", None, "password", "Choose a password."),
-        ("alice", "password123", "password124", "confirm", "not the same"),
+        ("alice", "tidy-otter-123", "password124", "confirm", "not the same"),
         ("alice", "x" * 1001, None, "password", "too long"),
     ],
 )
@@ -202,9 +202,9 @@ def test_posts_without_the_csrf_token_are_refused(web, db, make_user, path):
         web.login(user)
     data = {
         "username": "mallory",
-        "password": "password123",
-        "confirm": "password123",
-        "old_password": "password123",
+        "password": "tidy-otter-123",
+        "confirm": "tidy-otter-123",
+        "old_password": "tidy-otter-123",
         "new_password": "newpassword1",
     }
     r = web.client.post(path, data=data)
@@ -212,7 +212,7 @@ def test_posts_without_the_csrf_token_are_refused(web, db, make_user, path):
     assert "form expired" in r.get_data(as_text=True)
     found = users(db)
     assert "mallory" not in found
-    assert check_password_hash(found["alice"].password_hash, "password123")
+    assert check_password_hash(found["alice"].password_hash, "tidy-otter-123")
 
 
 def test_change_password(web, db, make_user, checks):
@@ -236,13 +236,13 @@ def test_change_password(web, db, make_user, checks):
     r = change("wrong-password", "newpassword1")
     assert r.status_code == 422
     assert "not right" in checks.field_error(r.get_data(as_text=True), "old_password")
-    r = change("password123", "short")
+    r = change("tidy-otter-123", "short")
     assert r.status_code == 422
     assert "at least 8" in checks.field_error(r.get_data(as_text=True), "new_password")
-    r = change("password123", "newpassword1", "newpassword2")
+    r = change("tidy-otter-123", "newpassword1", "newpassword2")
     assert "not the same" in checks.field_error(r.get_data(as_text=True), "confirm")
-    assert check_password_hash(users(db)["alice"].password_hash, "password123")
-    r = change("password123", "newpassword1")
+    assert check_password_hash(users(db)["alice"].password_hash, "tidy-otter-123")
+    r = change("tidy-otter-123", "newpassword1")
     assert r.status_code == 303
     assert check_password_hash(users(db)["alice"].password_hash, "newpassword1")
 
@@ -268,14 +268,14 @@ def test_login_is_rate_limited_per_address_and_username(limited_app, db, make_us
         )
         assert r.status_code == 422
     r = client.post(
-        "/login", data={"csrf_token": token, "username": "alice", "password": "password123"}
+        "/login", data={"csrf_token": token, "username": "alice", "password": "tidy-otter-123"}
     )
     assert r.status_code == 429
     assert "Too many requests" in r.get_data(as_text=True)
     # Another account from the same address is not locked out by alice's attempts.
     make_user("bob")
     r = client.post(
-        "/login", data={"csrf_token": token, "username": "bob", "password": "password123"}
+        "/login", data={"csrf_token": token, "username": "bob", "password": "tidy-otter-123"}
     )
     assert r.status_code == 303
     # Showing the form is not limited.

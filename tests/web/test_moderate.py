@@ -460,7 +460,6 @@ TWENTY = "\n".join(f"Option {i}" for i in range(20))
         ({"title": ""}, "title", "Title is required"),
         ({"title": "   "}, "title", "Title is required"),
         ({"title": "x" * 301}, "title", "300 characters"),
-        ({"title": "bad\x00byte"}, "title", "control characters"),
         ({"kind": "trinary"}, "kind", "Not a valid choice"),
         ({"close_at": "2001-01-01T00:00"}, "close_at", "must be in the future"),
         (
@@ -577,7 +576,6 @@ def test_edit_errors_show_next_to_the_field(client, db, w):
         ({"title": ""}, "title", "Title is required"),
         ({"close_at": "2001-01-01T00:00"}, "close_at", "must be in the future"),
         ({"close_at": "soon"}, "close_at", "Not a valid datetime"),
-        ({"description": "\x00"}, "description", "control characters"),
     ]:
         r = edit(client, w, w.q, **fields)
         assert r.status_code == 422, fields

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import func, select
 
 from forecast.models import Competition, Membership, User
-from forecast.services import access, accounts, competitions
+from forecast.services import access, accounts, audit, competitions
 
 RACERS = 8
 
@@ -31,6 +31,12 @@ def _race(send, n: int = RACERS) -> list:
     for t in threads:
         t.join(timeout=120)
     return answers
+
+
+def _audited(db) -> None:
+    """`forecast audit`'s check: every competition's ledger balances to the unit."""
+    with db.session() as s:
+        assert audit.audit(session=s) == []
 
 
 def _count(db, model, *where) -> int:
@@ -62,6 +68,7 @@ def test_two_owners_create_the_same_slug_at_once(app, db, tokens):
     assert sorted(s for s, _ in answers) == [201] + [409] * (RACERS - 1), answers
     assert {b["error"]["code"] for s, b in answers if s == 409} == {"slug_taken"}
     assert _count(db, Competition, Competition.slug == "club") == 1
+    _audited(db)
 
 
 def test_one_user_joins_the_same_competition_many_times_at_once(app, db, tx, tokens, make_user):
@@ -85,6 +92,7 @@ def test_one_user_joins_the_same_competition_many_times_at_once(app, db, tx, tok
     assert {s for s, _ in answers} <= {200, 409} and 200 in {s for s, _ in answers}, answers
     assert {b["error"]["code"] for s, b in answers if s == 409} <= {"already_member"}
     assert _count(db, Membership, Membership.competition_id == comp.id) == 2
+    _audited(db)
 
 
 def test_a_join_that_loses_the_race_after_its_check_is_409(app, db, tx, tokens, make_user):
@@ -138,6 +146,7 @@ def test_registrations_of_one_name_at_once(app, db, names):
     assert statuses == [303] + [422] * (len(names) - 1), statuses
     assert all("That username is taken." in html for s, html in answers if s == 422)
     assert _count(db, User, func.lower(User.username) == "racer") == 1
+    _audited(db)
 
 
 def test_the_database_refuses_a_name_that_differs_only_in_case(db, tx, make_user):

@@ -5,7 +5,6 @@ their open positions (DESIGN.md, Scoring), ranked in one place.
 from __future__ import annotations
 
 from array import array
-from collections import defaultdict
 from datetime import datetime
 from itertools import groupby
 from typing import NamedTuple
@@ -271,20 +270,23 @@ def open_values(
     ``member_id`` limits it to one member (read through their positions).
     """
     markets = _unsettled(session, comp, as_of)
-    totals: dict[int, int] = defaultdict(int)
     if member_id is not None:
         rows = session.execute(
             select(_P.question_id, _P.membership_id, _P.outcome_id, _P.shares)
             .where(_P.membership_id == member_id, _P.shares > 0)
             .order_by(_P.question_id)
         ).all()
-        for qid, group in groupby(rows, key=lambda r: r[0]):
-            if qid in markets:
-                _, values = _values(markets[qid], [r[1:] for r in group])
-                totals[member_id] += sum(values)
-    else:
-        for qid, market in markets.items():
-            members, values = _question_values(session, qid, market)
-            for mid, value in zip(members, values, strict=True):
-                totals[mid] += value
-    return {mid: v for mid, v in totals.items() if v}
+        total = sum(
+            sum(_values(markets[qid], [r[1:] for r in group])[1])
+            for qid, group in groupby(rows, key=lambda r: r[0])
+            if qid in markets
+        )
+        return {member_id: total} if total else {}
+    held = [_question_values(session, qid, market) for qid, market in markets.items()]
+    # Summed in a list indexed by membership id: a company's 10,000 members hold
+    # hundreds of thousands of positions, and a list adds them twice as fast as a dict.
+    sums = [0] * (1 + max((members[-1] for members, _ in held if members), default=0))
+    for members, values in held:
+        for mid, value in zip(members, values, strict=True):
+            sums[mid] += value
+    return {mid: v for mid, v in enumerate(sums) if v}

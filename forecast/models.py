@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint, func
+from sqlalchemy import true as sa_true
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -92,6 +93,8 @@ class Competition(SQLModel, table=True):
     created_at: datetime = _when()
     # Kept by each join: the leaderboard's version check reads it, not a count of members.
     member_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The projector view's link for a private competition (services.live); None: no link.
+    view_token: str | None = Field(default=None, max_length=64)
 
 
 class Membership(SQLModel, table=True):
@@ -106,6 +109,10 @@ class Membership(SQLModel, table=True):
     trade_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_trade_at: datetime | None = _when(nullable=True)
     questions_traded: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # An organiser who does not play: a member, off the leaderboard (services.roster).
+    plays: bool = Field(default=True, sa_column_kwargs={"server_default": sa_true()})
+    # Removed by an organiser: the trades stay, the member leaves the ranking and the game.
+    removed_at: datetime | None = _when(nullable=True)
 
     @property
     def is_moderator(self) -> bool:
@@ -230,3 +237,17 @@ class Comment(SQLModel, table=True):
     body: str = Field(max_length=2000)
     hidden: bool = False
     created_at: datetime = _when()
+
+
+class PasswordReset(SQLModel, table=True):
+    """A one-time link an organiser hands a member who forgot their password
+    (services.resets): only its hash is kept; used once, or never after it expires."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    competition_id: int | None = Field(default=None, foreign_key="competition.id")
+    created_at: datetime = _when()
+    expires_at: datetime = _when()
+    used_at: datetime | None = _when(nullable=True)

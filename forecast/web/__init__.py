@@ -41,6 +41,9 @@ def register(app: Flask) -> None:
     pages = (home, questions, leaderboard, portfolio)
     for module in (auth, *pages, moderate, competitions, comments, profile, admin, api):
         app.register_blueprint(module.bp)
+    from forecast.web import live
+
+    app.register_blueprint(live.bp)  # the classroom's pages
     if app.config.get("BENCH_FLOOR"):
         from forecast.web import bench
 

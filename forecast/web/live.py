@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import timedelta
 
 import segno
@@ -10,6 +9,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
 
+from forecast.cache import cached
 from forecast.db import get_session, transaction
 from forecast.models import Question, utcnow
 from forecast.services import access, live, queries
@@ -27,20 +27,6 @@ REFRESH = 5  # seconds between htmx's reads of the fragment
 NO_JS_REFRESH = 15  # seconds between whole-page reloads without JavaScript
 STANDINGS_MAX_AGE = 300  # a large leaderboard this old at most is shown while it is redone
 
-# Drawn QR codes and charts, the last KEPT: a wall reads the same ones every few seconds.
-_KEPT: OrderedDict[tuple, Markup] = OrderedDict()
-KEPT = 64
-
-
-def _kept(key: tuple, draw) -> Markup:
-    if (hit := _KEPT.get(key)) is not None:
-        _KEPT.move_to_end(key)
-        return hit
-    _KEPT[key] = made = draw()
-    while len(_KEPT) > KEPT:
-        _KEPT.popitem(last=False)
-    return made
-
 
 def _uid() -> int | None:
     return current_user.id if current_user.is_authenticated else None
@@ -55,7 +41,7 @@ def qr_svg(text: str, label: str) -> Markup:
         )
         return Markup(svg.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" ', 1))
 
-    return _kept(("qr", text, label), draw)
+    return cached(("live-qr", text, label), draw)  # a wall reads the same one every few seconds
 
 
 def _join_link(comp) -> str:
@@ -93,8 +79,7 @@ def _moved(session, comp, ticks: list[live.Tick]) -> dict | None:
             chart_id="live-history",
         )
 
-    url = str(session.get_bind().url)
-    key = ("chart", url, question.id, question.created_at, question.trade_count, status, end)
+    key = ("live-chart", str(session.get_bind().url), question.id, question.created_at)
     return {
         "id": question.id,
         "title": question.title,
@@ -103,7 +88,7 @@ def _moved(session, comp, ticks: list[live.Tick]) -> dict | None:
             {"label": o.label, "probability": probs[o.id], "index": k}
             for k, o in enumerate(outcomes)
         ],
-        "chart": _kept(key, draw),
+        "chart": cached(key, draw, version=(question.trade_count, status, end)),
     }
 
 

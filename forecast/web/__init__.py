@@ -41,9 +41,11 @@ def register(app: Flask) -> None:
     pages = (home, questions, leaderboard, portfolio)
     for module in (auth, *pages, moderate, competitions, comments, profile, admin, api):
         app.register_blueprint(module.bp)
-    from forecast.web import live
+    from forecast.web import joining, live, roster
 
-    app.register_blueprint(live.bp)  # the classroom's pages
+    for module in (live, roster):  # the classroom's pages
+        app.register_blueprint(module.bp)
+    joining.init_app(app)
     if app.config.get("BENCH_FLOOR"):
         from forecast.web import bench
 

@@ -79,7 +79,9 @@ def safe_next(target: str | None) -> str | None:
 
 
 def _next_or_home(form_next: str | None = None) -> str:
-    return safe_next(form_next) or safe_next(request.args.get("next")) or url_for("home.home")
+    from forecast.web.joining import landing_url  # the competition used last
+
+    return safe_next(form_next) or safe_next(request.args.get("next")) or landing_url()
 
 
 def _login_key() -> str:

@@ -9,10 +9,12 @@ from flask_login import current_user, login_required
 from sqlmodel import select
 
 from forecast.db import get_session, transaction
+from forecast.extensions import limiter
 from forecast.market.money import fmt, typed_amount
 from forecast.models import Competition, Membership, Question, User
 from forecast.services import access, competitions, exports, packs
 from forecast.services.errors import DomainError
+from forecast.web import joining
 from forecast.web.competition_forms import (
     ConfirmForm,
     CreateCompetitionForm,
@@ -103,11 +105,19 @@ def create():
 
 
 @bp.route("/c/<slug>/join", methods=["GET", "POST"])
-@login_required
+@limiter.limit(
+    joining.login_limit,
+    key_func=joining.login_key,
+    methods=["POST"],
+    exempt_when=lambda: current_user.is_authenticated,
+)
 def join(slug: str):
-    """Join a competition with its code (a join link fills the code in)."""
+    """Join a competition with its code (a join link fills the code in); a visitor
+    creates an account or logs in on the same page (web.joining)."""
     session = get_session()
     comp = access.get_competition(session, slug)  # a code holder may join a private one
+    if not current_user.is_authenticated:
+        return joining.visitor_join(comp)
     if access.membership(session, current_user.id, comp.id) is not None:
         return redirect(url_for("home.competition_home", slug=slug), 303)
     form = JoinForm()

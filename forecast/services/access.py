@@ -116,6 +116,8 @@ def require_member(
     if m is None:
         require_view(session, user_id, comp)
         raise Forbidden("Join this competition first.", code="not_a_member")
+    if m.removed_at is not None:
+        raise Forbidden("An organiser removed you from this competition.", code="not_a_member")
     return m
 
 

@@ -154,7 +154,8 @@ def _rank(session: Session, comp: Competition, by: str, ended: datetime | None) 
             User.__table__.c.username,
         )
         .join(User.__table__, User.__table__.c.id == _M.user_id)
-        .where(_M.competition_id == comp.id)
+        # Off the board: members an organiser removed, and organisers who do not play.
+        .where(_M.competition_id == comp.id, _M.plays.is_(True), _M.removed_at.is_(None))
     ).all()
     lines = []
     for mid, user_id, balance, trades, since, traded, username in members:

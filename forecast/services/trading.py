@@ -271,7 +271,14 @@ _LOCK_SQL = _with_outcomes(
     select(*_LOCK_COLUMNS)
     .select_from(_Q)
     .join(_C, _C.c.id == _Q.c.competition_id)
-    .join(_M, and_(_M.c.competition_id == _Q.c.competition_id, _M.c.user_id == bindparam("uid")))
+    .join(
+        _M,
+        and_(
+            _M.c.competition_id == _Q.c.competition_id,
+            _M.c.user_id == bindparam("uid"),
+            _M.c.removed_at.is_(None),  # a removed member trades no more
+        ),
+    )
     .where(_Q.c.id == bindparam("qid"))
 )
 # The same lock with the API caller read in it, by the token's hash (accounts.LIVE_TOKEN):
@@ -280,7 +287,7 @@ _LOCK_SQL = _with_outcomes(
 _LOCK_AS_SQL = _with_outcomes(
     select(*accounts.CALLER_COLUMNS, *_LOCK_COLUMNS)
     .select_from(accounts.CALLER_FROM)
-    .join(_M, _M.c.user_id == accounts.CALLER_COLUMNS[0])
+    .join(_M, and_(_M.c.user_id == accounts.CALLER_COLUMNS[0], _M.c.removed_at.is_(None)))
     .join(_Q, and_(_Q.c.competition_id == _M.c.competition_id, _Q.c.id == bindparam("qid")))
     .join(_C, _C.c.id == _Q.c.competition_id)
     .where(accounts.LIVE_TOKEN)

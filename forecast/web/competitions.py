@@ -14,7 +14,7 @@ from forecast.market.money import fmt, typed_amount
 from forecast.models import Competition, Membership, Question, User
 from forecast.services import access, competitions, exports, packs
 from forecast.services.errors import DomainError
-from forecast.web import joining
+from forecast.web import confirm, joining
 from forecast.web.competition_forms import (
     ConfirmForm,
     CreateCompetitionForm,
@@ -216,10 +216,17 @@ def set_role(slug: str):
 @bp.post("/c/<slug>/close")
 @login_required
 def close(slug: str):
-    """End the competition: no more trading, the leaderboard is final."""
-    _competition(slug)
+    """End the competition: no more trading, the leaderboard is final (after a
+    confirmation step)."""
+    comp = _competition(slug)
     if not ConfirmForm().validate_on_submit():
         abort(400)
+    if (
+        not confirm.confirmed()
+        and comp.slug != competitions.PUBLIC_SLUG
+        and competitions.effective_status(comp) == "open"
+    ):
+        return _confirm_close(_moderated(slug))
     try:
         transaction(
             lambda s: competitions.close_competition(session=s, user_id=current_user.id, slug=slug)
@@ -231,6 +238,22 @@ def close(slug: str):
     else:
         flash("The competition is closed; its leaderboard is final.", "success")
     return redirect(url_for("competitions.settings", slug=slug), 303)
+
+
+def _confirm_close(comp: Competition):
+    return confirm.page(
+        title=f"Close {comp.name}?",
+        consequences=[
+            f"Trading stops in every question of {comp.name}, for all {comp.member_count} members.",
+            "The leaderboard is frozen: these are the final standings.",
+            "Nobody can join any more.",
+            "This cannot be undone.",
+        ],
+        action=url_for("competitions.close", slug=comp.slug),
+        button=f"Close {comp.name} for good",
+        back=url_for("competitions.settings", slug=comp.slug),
+        competition=comp,
+    )
 
 
 @bp.get("/c/<slug>/leaderboard.csv")

@@ -126,7 +126,8 @@ def visitor_join(comp: Competition):
             form.form_errors.append("The form expired; send it again.")
     # The name shows only to someone holding a link or code to it.
     shown = comp if comp.is_listed or link_code or request.method == "POST" else None
-    failed = any(f.errors or f.form_errors for f in (new, existing))
+    # A POST that got here logged nobody in: it is refused, whatever it lacked.
+    failed = request.method == "POST" or any(f.errors or f.form_errors for f in (new, existing))
     return render_template(
         "competitions/join_visitor.html",
         comp=shown,

@@ -19,9 +19,10 @@ from forecast.db import get_session, transaction
 from forecast.extensions import login_manager
 from forecast.market.money import fmt
 from forecast.models import Competition, Question, utcnow
-from forecast.services import access, moderation, questions, resolution
+from forecast.services import access, moderation, previews, questions, resolution
 from forecast.services.competitions import effective_status as competition_status
 from forecast.services.errors import DomainError
+from forecast.web import confirm
 from forecast.web.moderate_forms import (
     CloseForm,
     EditQuestionForm,
@@ -214,6 +215,20 @@ def close_question(question_id: int):
     form = CloseForm()
     if not form.validate_on_submit():
         flash(" ".join(e for errs in form.errors.values() for e in errs), "error")
+    elif not confirm.confirmed() and questions.effective_status(question) == "open":
+        return confirm.page(
+            title=f"Close trading in “{question.title}” now?",
+            consequences=[
+                "Nobody can buy or sell in it from now on; it waits for you to resolve it.",
+                "Players keep their shares until it is resolved or cancelled.",
+                "Trading cannot be opened again.",
+            ],
+            action=url_for("moderate.close_question", question_id=question.id),
+            button="Close trading now",
+            back=url_for("moderate.edit_question", question_id=question.id),
+            fields={"close_reason": form.close_reason.data or ""},
+            competition=comp,
+        )
     else:
         try:
             transaction(
@@ -239,9 +254,15 @@ def resolve(question_id: int):
     question, comp = _moderated_question(question_id)
     outcomes = questions.outcomes_of(get_session(), question.id)
     form = ResolveForm()
-    form.outcome.choices = [SelectChoice(o.id, o.label) for o in outcomes]
+    # Nothing preselected: the moderator names the outcome, then confirms (_confirm_resolve).
+    form.outcome.choices = [SelectChoice("", "Choose the outcome…")] + [
+        SelectChoice(o.id, o.label) for o in outcomes
+    ]
     err = None
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if valid and not confirm.confirmed() and question.status not in ("resolved", "cancelled"):
+        return _confirm_resolve(question, comp, outcomes, form)
+    if valid:
         try:
             transaction(
                 lambda s: resolution.resolve(
@@ -270,6 +291,37 @@ def resolve(question_id: int):
         preview=moderation.resolve_preview(get_session(), question),
         form=form,
     ), _status(form, err)
+
+
+def _confirm_resolve(question: Question, comp: Competition, outcomes: list, form: ResolveForm):
+    """What resolving to the chosen outcome pays, and to whom, before it is done."""
+    label = next(o.label for o in outcomes if o.id == form.outcome.data)
+    paid = previews.payouts_if(get_session(), form.outcome.data)
+    total = sum(p.points for p in paid)
+    consequences = [
+        f"“{question.title}” resolves to {label}.",
+        f"{len(paid)} player{'' if len(paid) == 1 else 's'} holding {label} "
+        f"{'is' if len(paid) == 1 else 'are'} paid one point a share: {fmt(total)} points in all.",
+        "Shares of the other outcomes pay nothing.",
+    ]
+    if questions.effective_status(question) == "open":
+        consequences.append("Trading closes now.")
+    consequences.append("You can undo a resolution later; its payouts are then reversed.")
+    return confirm.page(
+        title=f"Resolve to {label}?",
+        consequences=consequences,
+        action=url_for("moderate.resolve", question_id=question.id),
+        button=f"Resolve to {label} and pay out",
+        back=url_for("moderate.resolve", question_id=question.id),
+        fields={
+            "outcome": form.outcome.data,
+            "note": form.note.data or "",
+            "source_url": form.source_url.data or "",
+        },
+        table=[(p.username, fmt(p.points)) for p in paid],
+        table_caption=f"Who gets what if it resolves to {label}",
+        competition=comp,
+    )
 
 
 @bp.route("/questions/<int:question_id>/cancel", methods=["GET", "POST"])

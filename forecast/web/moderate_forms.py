@@ -187,9 +187,14 @@ class EditQuestionForm(FlaskForm):
     )
 
 
+def _choice(value: object) -> int | str:
+    """A select's value: an id, or "" for its "choose…" line (nothing preselected)."""
+    return "" if value in ("", None) else int(value)
+
+
 class ResolveForm(FlaskForm):
     outcome = SelectField(
-        "Outcome", coerce=int, validators=[InputRequired(message="Choose the outcome.")]
+        "Outcome", coerce=_choice, validators=[InputRequired(message="Choose the outcome.")]
     )
     note = TextAreaField(
         "Note",

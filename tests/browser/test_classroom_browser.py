@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from a11y import assert_accessible  # same folder (pytest puts it on sys.path)
+from a11y import assert_accessible, assert_fits  # same folder (pytest puts it on sys.path)
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -110,4 +110,98 @@ def test_projector_without_javascript_reloads_itself(live_server, browser):
     refresh = page.locator('noscript meta[http-equiv="refresh"]')
     assert refresh.count() == 1 or "refresh" in page.content()
     expect(page.get_by_role("link", name=re.compile("^updated"))).to_be_visible()
+    ctx.close()
+
+
+def test_a_logged_out_student_joins_by_link_in_one_step(live_server, page, shots):
+    server = live_server.url
+    made = _class_with_a_question(live_server.app)
+    page.goto(f"{server}/c/class-7b/join?code={made['code']}")
+    expect(page.locator("h1")).to_have_text("Join Class 7B")
+    new = page.locator("section", has=page.get_by_role("heading", name="New here"))
+    new.get_by_label("Username").fill("newkid")
+    new.get_by_label("Password", exact=True).fill("password123")
+    new.get_by_label("Password again").fill("password123")
+    assert_accessible(page)
+    new.get_by_role("button", name="Create account and join").click()
+    page.wait_for_url(f"{server}/c/class-7b/")
+    expect(page.locator(".flash-success")).to_contain_text("You joined Class 7B with 500.00 points")
+    expect(page.locator(".switcher summary")).to_contain_text("Class 7B")
+    expect(page.locator(".account-name")).to_contain_text("newkid")
+
+    # Logged out and back in, the class opens, not the public competition.
+    page.get_by_role("button", name="Log out").click()
+    login(page, server, "newkid")
+    page.wait_for_url(f"{server}/c/class-7b/")
+
+
+def test_organiser_resets_a_password_and_the_student_logs_in(live_server, browser, page, shots):
+    server = live_server.url
+    _class_with_a_question(live_server.app)
+    phone = browser.new_context(viewport={"width": 390, "height": 844})
+    teacher = phone.new_page()
+    login(teacher, server, "teacher")
+    teacher.goto(f"{server}/c/class-7b/roster")
+    expect(teacher.locator("h1")).to_have_text("Roster")
+    assert_fits(teacher)
+    assert_accessible(teacher)
+    teacher.screenshot(path=str(shots / "roster-390.png"), full_page=True)
+    teacher.get_by_role("button", name="Password reset link for student").click()
+    link = teacher.get_by_label("Reset link").input_value()
+    assert "/reset/" in link
+    phone.close()
+
+    page.goto(link)
+    expect(page.locator("h1")).to_have_text("Choose a new password")
+    page.get_by_label("New password", exact=True).fill("brand-new-pass")
+    page.get_by_label("New password again").fill("brand-new-pass")
+    assert_accessible(page)
+    page.get_by_role("button", name="Set the password").click()
+    page.wait_for_url(re.compile(r".*/login$"))
+    login(page, server, "student", "brand-new-pass")
+    gone = page.request.get(link)  # used once: it works no more
+    assert gone.status == 404 and "used up or has expired" in gone.text()
+
+
+def test_each_irreversible_step_asks_on_the_server_first(live_server, browser):
+    server = live_server.url
+    made = _class_with_a_question(live_server.app)
+    ctx = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    login(page, server, "teacher")
+
+    # Close trading now: a page that says what it does; going back changes nothing.
+    page.goto(f"{server}/moderate/questions/{made['question']}/edit")
+    page.get_by_role("button", name="Close trading now").click()
+    expect(page.locator("h1")).to_have_text("Close trading in “Will it snow on Friday?” now?")
+    assert_accessible(page)
+    page.get_by_role("link", name="Go back").click()
+    page.goto(f"{server}/questions/{made['question']}")
+    expect(page.locator(".badge-open").first).to_be_visible()
+    page.goto(f"{server}/moderate/questions/{made['question']}/edit")
+    page.get_by_role("button", name="Close trading now").click()
+    page.get_by_role("button", name="Close trading now").click()
+    expect(page.locator(".flash-success")).to_contain_text("is closed")
+
+    # Resolve: nothing preselected; the preview names the outcome and who gets what.
+    page.goto(f"{server}/moderate/questions/{made['question']}/resolve")
+    expect(page.get_by_label("Outcome")).to_have_value("")
+    page.get_by_role("button", name="Resolve", exact=True).click()
+    expect(page.locator(".field-error")).to_contain_text("Choose the outcome.")
+    page.get_by_label("Outcome").select_option(label="NO")
+    page.get_by_role("button", name="Resolve", exact=True).click()
+    expect(page.locator("h1")).to_have_text("Resolve to NO?")
+    expect(page.locator(".consequences")).to_contain_text("0 players holding NO")
+    assert_accessible(page)
+    page.get_by_role("button", name="Resolve to NO and pay out").click()
+    expect(page.locator("#resolution-h")).to_have_text("Resolved: NO")
+
+    # Close the competition: asked, then done.
+    page.goto(f"{server}/c/class-7b/settings")
+    page.get_by_role("button", name="Close Class 7B").click()
+    expect(page.locator("h1")).to_have_text("Close Class 7B?")
+    expect(page.locator(".consequences")).to_contain_text("cannot be undone")
+    assert_accessible(page)
+    page.get_by_role("button", name="Close Class 7B for good").click()
+    expect(page.locator(".flash-success")).to_contain_text("leaderboard is final")
     ctx.close()

@@ -71,6 +71,7 @@ def test_teacher_runs_a_class(live_server, browser, page):
     teacher.get_by_label("Outcome").select_option(label="YES")
     teacher.get_by_label("Note").fill("Closed, per Amazon's press release.")
     teacher.get_by_role("button", name="Resolve", exact=True).click()
+    teacher.get_by_role("button", name="Resolve to YES and pay out").click()
     expect(teacher.locator("#resolution-h")).to_have_text("Resolved: YES")
 
     # The leaderboard puts the student first, and the CSV agrees row for row.

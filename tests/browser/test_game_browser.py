@@ -176,6 +176,7 @@ def test_register_quote_buy_resolve_and_win(live_server, browser, page, shots):
     mod_page.get_by_label("Note").fill("Amazon announced the deal had closed.")
     mod_page.get_by_label("Source URL").fill("https://example.org/amazon-tiktok")
     mod_page.get_by_role("button", name="Resolve", exact=True).click()
+    mod_page.get_by_role("button", name="Resolve to YES and pay out").click()
     expect(mod_page.locator("#resolution-h")).to_have_text("Resolved: YES")
     moderator.close()
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from sqlmodel import select
 from werkzeug.serving import make_server
 
@@ -126,6 +127,10 @@ def test_a_moderator_writes_and_resolves_a_question_in_chromium(
     page.get_by_label("Source URL").fill("https://example.org/report")
     page.screenshot(path=str(tmp_path / "resolve.png"), full_page=True)
     page.get_by_role("button", name="Resolve", exact=True).click()
+    # The server asks first: the outcome, and who gets what.
+    expect(page.locator("h1")).to_have_text("Resolve to Green?")
+    expect(page.locator(".confirm table")).to_contain_text("ann")
+    page.get_by_role("button", name="Resolve to Green and pay out").click()
     page.wait_for_url(f"{server}/questions/{q.id}")
     with db.session() as s:
         q = s.get(Question, q.id)

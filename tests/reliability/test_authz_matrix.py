@@ -76,8 +76,17 @@ TABLE: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/c/<slug>/"):                                        (  404,   200,   404,   200,   200),
     ("POST", "/c/<slug>/close"):                                  (LOGIN,   403,   404,   303,   303),
     ("POST", "/c/<slug>/code"):                                   (LOGIN,   403,   404,   303,   303),
-    ("GET", "/c/<slug>/join"):                                    (LOGIN,   303,   200,   303,   200),
-    ("POST", "/c/<slug>/join"):                                   (LOGIN,   303,   303,   303,   303),
+    ("GET", "/c/<slug>/join"):                                    (  200,   303,   200,   303,   200),
+    ("POST", "/c/<slug>/join"):                                   (  422,   303,   303,   303,   303),
+    ("GET", "/c/<slug>/live"):                                    (  404,   200,   404,   200,   200),
+    ("POST", "/c/<slug>/live/link"):                              (LOGIN,   403,   404,   303,   303),
+    ("GET", "/c/<slug>/roster"):                                  (LOGIN,   403,   404,   200,   200),
+    ("POST", "/c/<slug>/roster/<int:membership_id>/plays/<int:plays>"): (LOGIN, 403, 404, 303, 303),
+    ("POST", "/c/<slug>/roster/<int:membership_id>/remove"):      (LOGIN,   403,   404,   303,   303),
+    ("POST", "/c/<slug>/roster/<int:membership_id>/reset"):       (LOGIN,   403,   404,   200,   200),
+    ("POST", "/c/<slug>/roster/<int:membership_id>/restore"):     (LOGIN,   403,   404,   303,   303),
+    ("GET", "/reset/<token>"):                                    (  404,   404,   404,   404,   404),
+    ("POST", "/reset/<token>"):                                   (  404,   404,   404,   404,   404),
     ("GET", "/c/<slug>/leaderboard"):                             (  404,   200,   404,   200,   200),
     ("GET", "/c/<slug>/leaderboard.csv"):                         (LOGIN,   403,   404,   200,   200),
     ("GET", "/c/<slug>/pack.yaml"):                               (LOGIN,   403,   404,   200,   200),
@@ -195,7 +204,7 @@ def _build_world(db, tx):
             starting_balance=1000,
             is_listed=False,
         )
-        competitions.add_member(session=s, competition=club, user=users["player"])
+        played = competitions.add_member(session=s, competition=club, user=users["player"])
         competitions.add_member(
             session=s, competition=club, user=users["moderator"], role="moderator"
         )
@@ -222,6 +231,7 @@ def _build_world(db, tx):
             open_q=open_q.id,
             done_q=done_q.id,
             tokens=tokens,
+            player_membership=played.id,
         )
 
     w = tx(build)
@@ -265,6 +275,9 @@ def _url(method: str, rule: str, w) -> str:
         "user_id": w.users["player"],
         "token_id": w.player_token_id,
         "filename": "site.css",
+        "membership_id": w.player_membership,
+        "plays": 0,
+        "token": "not-a-reset-link",
     }
     out = rule
     while "<" in out:
@@ -300,6 +313,8 @@ def _form(rule: str, w) -> dict:
         "/admin/users/<int:user_id>": {"action": "disable"},
         "/c/<slug>/roles": {"username": "player", "role": "moderator"},
         "/c/<slug>/join": {"code": w.club.join_code},
+        "/c/<slug>/close": {"confirmed": "1"},  # past the confirmation step
+        "/moderate/questions/<int:question_id>/close": {"confirmed": "1"},
         "/questions/<int:question_id>/comments": {"body": "Me too."},
         "/questions/<int:question_id>/quote": trade,
         "/questions/<int:question_id>/trade": trade,

@@ -202,7 +202,16 @@ def test_owner_rotates_code_appoints_moderator_and_closes(client, db, tx, teache
         ).status_code
         == 303
     )
-    assert client.post("/c/office/close", data={"csrf_token": token}).status_code == 303
+    # Closing asks first (a page that names what it ends), then closes.
+    r = client.post("/c/office/close", data={"csrf_token": token})
+    assert r.status_code == 200 and "Close Office?" in r.get_data(as_text=True)
+    assert "cannot be undone" in r.get_data(as_text=True)
+    with db.session() as s:
+        assert (
+            s.exec(select(Competition).where(Competition.slug == "office")).one().status == "open"
+        )
+    r = client.post("/c/office/close", data={"csrf_token": token, "confirmed": "1"})
+    assert r.status_code == 303
     with db.session() as s:
         c = s.exec(select(Competition).where(Competition.slug == "office")).one()
         assert c.join_code != comp.join_code and c.status == "closed"
@@ -447,7 +456,9 @@ def test_final_standings_are_frozen_when_the_competition_ends(
             ]
 
     login(client, teacher)
-    r = client.post("/c/term/close", data={"csrf_token": csrf(client, "/c/term/settings")})
+    r = client.post(
+        "/c/term/close", data={"csrf_token": csrf(client, "/c/term/settings"), "confirmed": "1"}
+    )
     assert r.status_code == 303
     at_close = board()
     by_brier = board("brier")

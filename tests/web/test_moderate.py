@@ -248,9 +248,9 @@ def player_requests(w, settled, outcome):
             f"/moderate/questions/{w.q.id}/edit",
             {"title": "Hijacked", "close_at": future(20), "reason": "mine now"},
         ),
-        (f"/moderate/questions/{w.q.id}/resolve", {"outcome": str(outcome), "note": "I win"}),
+        (f"/moderate/questions/{w.q.id}/resolve", {"outcome": str(outcome), "confirmed": "1"}),
         (f"/moderate/questions/{w.q.id}/cancel", {"note": "nope"}),
-        (f"/moderate/questions/{w.q.id}/close", {}),
+        (f"/moderate/questions/{w.q.id}/close", {"confirmed": "1"}),
         (f"/moderate/questions/{settled.id}/undo", {"note": "again"}),
     ]
     return gets, posts
@@ -348,9 +348,9 @@ def test_a_post_without_the_csrf_token_is_refused(db, database_url, tmp_path, w)
                 "/moderate/class/questions/new",
                 {"kind": "binary", "title": "No token", "close_at": future(), "liquidity": "100"},
             ),
-            (f"/moderate/questions/{w.q.id}/resolve", {"outcome": str(yes)}),
+            (f"/moderate/questions/{w.q.id}/resolve", {"outcome": str(yes), "confirmed": "1"}),
             (f"/moderate/questions/{w.q.id}/cancel", {}),
-            (f"/moderate/questions/{w.q.id}/close", {}),
+            (f"/moderate/questions/{w.q.id}/close", {"confirmed": "1"}),
         ]:
             for token in (None, "forged-token"):
                 sent = data if token is None else {"csrf_token": token, **data}
@@ -615,9 +615,18 @@ def test_a_resolved_question_cannot_be_edited(client, db, tx, w, make_question):
 def test_close_trading_now(client, db, w):
     login(client, w.mod)
     token = csrf(client, f"/moderate/{w.comp.slug}")
+    # The first POST asks: it names what closing does and changes nothing.
     r = client.post(
         f"/moderate/questions/{w.q.id}/close",
         data={"csrf_token": token, "close_reason": "It already rained."},
+    )
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and "Close trading in “Will it rain?” now?" in page
+    assert 'name="close_reason" value="It already rained."' in page
+    assert fresh(db, w.q.id).status == "open"
+    r = client.post(
+        f"/moderate/questions/{w.q.id}/close",
+        data={"csrf_token": token, "close_reason": "It already rained.", "confirmed": "1"},
     )
     assert r.status_code == 303 and r.headers["Location"].endswith("/moderate/class")
     assert fresh(db, w.q.id).status == "closed"
@@ -686,15 +695,21 @@ def test_resolve_pays_the_winners(client, db, tx, w, traded):
         rf"<td>YES</td>.*?<td class=\"num\">1</td><td class=\"num\">{fmt(ann_shares)}</td>", payouts
     )
     token = TOKEN_RE.search(html).group(1)
-    r = client.post(
-        f"/moderate/questions/{w.q.id}/resolve",
-        data={
-            "csrf_token": token,
-            "outcome": str(traded.yes),
-            "note": "It rained.",
-            "source_url": "https://weather.example/oslo",
-        },
-    )
+    data = {
+        "csrf_token": token,
+        "outcome": str(traded.yes),
+        "note": "It rained.",
+        "source_url": "https://weather.example/oslo",
+    }
+    # Nothing is preselected, and the first POST only shows what would happen.
+    assert "selected" not in html.split('name="outcome"', 1)[1].split("</select>", 1)[0]
+    r = client.post(f"/moderate/questions/{w.q.id}/resolve", data=data)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and "Resolve to YES?" in page
+    assert re.search(rf"<td>ann</td><td class=\"num\">{fmt(ann_shares)}</td>", page)
+    assert 'name="confirmed" value="1"' in page and 'value="It rained."' in page
+    assert balance(db, w.player, w.comp) == ann_before and fresh(db, w.q.id).status == "open"
+    r = client.post(f"/moderate/questions/{w.q.id}/resolve", data={**data, "confirmed": "1"})
     assert r.status_code == 303
     assert r.headers["Location"].endswith(f"/questions/{w.q.id}")
     with client.session_transaction() as sess:
@@ -914,7 +929,12 @@ def test_xss_payloads_come_out_escaped(client, db, tx, w, traded):
     token = csrf(client, f"/moderate/questions/{w.q.id}/resolve")
     r = client.post(
         f"/moderate/questions/{w.q.id}/resolve",
-        data={"csrf_token": token, "outcome": str(traded.yes), "note": f"N {evil}"},
+        data={
+            "csrf_token": token,
+            "outcome": str(traded.yes),
+            "note": f"N {evil}",
+            "confirmed": "1",
+        },
     )
     assert r.status_code == 303
     tx(
@@ -988,7 +1008,13 @@ def test_no_resolve_edit_or_page_input_gives_a_500(client, w, outcome, note, sou
         f"/moderate/questions/{w.q.id}/cancel"
         if outcome == ""
         else f"/moderate/questions/{w.pq.id}/resolve",
-        data={"csrf_token": token, "outcome": outcome, "note": note, "source_url": source},
+        data={
+            "csrf_token": token,
+            "outcome": outcome,
+            "note": note,
+            "source_url": source,
+            "confirmed": "1",
+        },
     )
     assert r.status_code in (303, 409, 422)
     r = client.post(

@@ -11,7 +11,7 @@ from sqlmodel import select
 from forecast.db import get_session, transaction
 from forecast.extensions import limiter
 from forecast.market.money import fmt, typed_amount
-from forecast.models import Competition, Membership, Question, User
+from forecast.models import Competition, Membership, Question, User, utcnow
 from forecast.services import access, competitions, exports, packs
 from forecast.services.errors import DomainError
 from forecast.web import confirm, joining
@@ -265,10 +265,12 @@ def leaderboard_csv(slug: str):
     text = exports.leaderboard_csv(
         session=get_session(), user_id=current_user.id, competition=comp, by=by
     )
+    # Named by competition, ranking and day: two competitions' exports never clash.
+    name = f"{comp.slug}-leaderboard{'-brier' if by == 'brier' else ''}-{utcnow():%Y-%m-%d}.csv"
     return Response(
         text,
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{comp.slug}-leaderboard.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

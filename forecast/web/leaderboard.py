@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from forecast.db import get_session
+from forecast.services import access
 from forecast.services.standings import leaderboard as competition_standings
 from forecast.web.lookups import page_of, uid, viewable_competition
 from forecast.web.render import render
@@ -44,4 +45,5 @@ def leaderboard(slug: str):
         final=standings.final,
         me=me,
         by=by,
+        moderator=access.is_moderator(get_session(), me, comp.id),  # the CSV link
     )

@@ -80,6 +80,7 @@ TABLE: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/c/<slug>/join"):                                   (  422,   303,   303,   303,   303),
     ("GET", "/c/<slug>/live"):                                    (  404,   200,   404,   200,   200),
     ("POST", "/c/<slug>/live/link"):                              (LOGIN,   403,   404,   303,   303),
+    ("GET", "/c/<slug>/players/<username>"):                      (  404,   200,   404,   200,   200),
     ("GET", "/c/<slug>/roster"):                                  (LOGIN,   403,   404,   200,   200),
     ("POST", "/c/<slug>/roster/<int:membership_id>/plays/<int:plays>"): (LOGIN, 403, 404, 303, 303),
     ("POST", "/c/<slug>/roster/<int:membership_id>/remove"):      (LOGIN,   403,   404,   303,   303),
@@ -278,6 +279,7 @@ def _url(method: str, rule: str, w) -> str:
         "membership_id": w.player_membership,
         "plays": 0,
         "token": "not-a-reset-link",
+        "username": "player",
     }
     out = rule
     while "<" in out:

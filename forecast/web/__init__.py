@@ -41,11 +41,12 @@ def register(app: Flask) -> None:
     pages = (home, questions, leaderboard, portfolio)
     for module in (auth, *pages, moderate, competitions, comments, profile, admin, api):
         app.register_blueprint(module.bp)
-    from forecast.web import joining, live, players, roster
+    from forecast.web import joining, live, players, roster, times
 
     for module in (live, roster, players):  # the classroom's pages
         app.register_blueprint(module.bp)
     joining.init_app(app)
+    times.init_app(app)
     if app.config.get("BENCH_FLOOR"):
         from forecast.web import bench
 

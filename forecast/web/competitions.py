@@ -23,6 +23,7 @@ from forecast.web.competition_forms import (
     PackUploadForm,
     RoleForm,
 )
+from forecast.web.live import qr_svg
 
 bp = Blueprint("competitions", __name__)
 
@@ -158,12 +159,14 @@ def settings(slug: str):
     is_owner = current_user.is_admin or any(
         m.user_id == current_user.id and m.role == "owner" for m, _ in members
     )
+    join_link = url_for("competitions.join", slug=comp.slug, code=comp.join_code, _external=True)
     return render_template(
         "competitions/settings.html",
         comp=comp,
         members=members,
         is_owner=is_owner,
-        join_link=url_for("competitions.join", slug=comp.slug, code=comp.join_code, _external=True),
+        join_link=join_link,
+        join_qr=qr_svg(join_link, f"QR code to join {comp.name}"),
         role_form=RoleForm(),
         confirm=ConfirmForm(),
         pack_form=PackUploadForm(),

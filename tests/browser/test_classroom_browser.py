@@ -205,3 +205,50 @@ def test_each_irreversible_step_asks_on_the_server_first(live_server, browser):
     page.get_by_role("button", name="Close Class 7B for good").click()
     expect(page.locator(".flash-success")).to_contain_text("leaderboard is final")
     ctx.close()
+
+
+def test_times_show_in_the_viewers_zone_and_utc_without_javascript(live_server, browser, shots):
+    server = live_server.url
+    made = _class_with_a_question(live_server.app)
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="Asia/Tokyo")
+    page = ctx.new_page()
+    login(page, server, "student")
+    page.goto(f"{server}/questions/{made['question']}")
+    close = page.locator(".question-head time").first
+    expect(close).to_have_attribute("data-localised", "1")
+    assert "UTC" not in close.inner_text() and "GMT+9" in close.inner_text()
+    assert "Asia/Tokyo" in close.get_attribute("title")
+    assert_fits(page)
+    page.screenshot(path=str(shots / "question-390.png"), full_page=True)
+    ctx.close()
+
+    ctx = browser.new_context(java_script_enabled=False, timezone_id="Asia/Tokyo")
+    page = ctx.new_page()
+    login(page, server, "student")
+    page.goto(f"{server}/questions/{made['question']}")
+    assert page.locator(".question-head time").first.inner_text().endswith("UTC")
+    ctx.close()
+
+
+def test_slug_follows_the_name_and_the_join_link_copies(live_server, browser):
+    server = live_server.url
+    _class_with_a_question(live_server.app)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = ctx.new_page()
+    login(page, server, "teacher")
+    page.goto(f"{server}/competitions/new")
+    page.get_by_label("Name", exact=True).fill("Physics 9C: Étude")
+    expect(page.get_by_label("Short name for links (slug)")).to_have_value("physics-9c-etude")
+    page.get_by_label("Short name for links (slug)").fill("phys")
+    page.get_by_label("Name", exact=True).fill("Physics 9C")
+    expect(page.get_by_label("Short name for links (slug)")).to_have_value("phys")  # kept
+
+    page.goto(f"{server}/c/class-7b/settings")
+    link = page.get_by_label("Join link").input_value()
+    page.get_by_role("button", name="Copy the join link").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == link
+    expect(page.get_by_role("img", name="QR code to join Class 7B")).to_be_visible()
+    assert_accessible(page)
+    ctx.close()

@@ -305,6 +305,8 @@ def requests_for(target: Target, host: str, port: int, seed: int = 7) -> dict[st
         "question page": lambda k: ("GET", f"/questions/{q_ids[k % len(q_ids)]}", {}, b""),
         "leaderboard": lambda k: ("GET", f"/c/{target.slug}/leaderboard", {}, b""),
         "home page": lambda k: ("GET", "/", {}, b""),
+        # The projector view's board, as a classroom wall reads it every few seconds.
+        "projector": lambda k: ("GET", f"/c/{target.slug}/live", {"HX-Request": "true"}, b""),
     }
 
 
@@ -321,6 +323,7 @@ FLOOR_OF = {
     "question page": "floor page",
     "leaderboard": "floor page",
     "home page": "floor page",
+    "projector": "floor page",
 }
 PHASES = list(requests_for(Target("x", [(1, [1])], ["t"]), "h", 1))
 

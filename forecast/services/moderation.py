@@ -248,6 +248,12 @@ ACTION_NAMES = {
     "close_competition": "closed the competition",
     "hide_comment": "hid a comment",
     "show_comment": "showed a comment",
+    "remove_member": "removed a member",
+    "restore_member": "brought a member back",
+    "set_playing": "marked a member playing",
+    "set_not_playing": "marked a member not playing",
+    "password_reset_link": "made a password reset link",
+    "rotate_view_link": "made a new projector view link",
 }
 
 
@@ -265,6 +271,14 @@ def _summary(entry: ModeratorAction, outcome_labels: dict[int, str]) -> str:
         return f"was {was}" if was else ""
     if entry.action == "set_role":
         return f"{detail.get('user', '?')} is now {detail.get('role', '?')}"
+    if entry.action in (
+        "remove_member",
+        "restore_member",
+        "set_playing",
+        "set_not_playing",
+        "password_reset_link",
+    ):
+        return f"for {detail.get('user', '?')}"
     return ""
 
 

@@ -252,3 +252,26 @@ def test_slug_follows_the_name_and_the_join_link_copies(live_server, browser):
     expect(page.get_by_role("img", name="QR code to join Class 7B")).to_be_visible()
     assert_accessible(page)
     ctx.close()
+
+
+def test_the_question_form_takes_local_time(live_server, browser):
+    from forecast.models import Question
+
+    server = live_server.url
+    made = _class_with_a_question(live_server.app)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Asia/Tokyo")
+    page = ctx.new_page()
+    login(page, server, "teacher")
+    page.goto(f"{server}/moderate/questions/{made['question']}/edit")
+    field = page.get_by_label(re.compile(r"^Close time \(your time, Asia/Tokyo\)"))
+    shown = field.input_value()
+    field.fill("2031-06-01T09:30")  # Tokyo: 00:30 UTC
+    page.get_by_label("Reason for the change").fill("New date")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator(".flash-success")).to_be_visible()
+    db = live_server.app.extensions["forecast_db"]
+    with db.session() as s:
+        close = s.get(Question, made["question"]).close_at
+    assert (close.year, close.month, close.day, close.hour, close.minute) == (2031, 6, 1, 0, 30)
+    assert shown  # the field showed the close time (in Tokyo time)
+    ctx.close()

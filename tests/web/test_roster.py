@@ -94,6 +94,8 @@ def test_removing_a_player_keeps_their_trades_and_takes_them_off_the_board(
     with db.session() as s:
         actions = [a.action for a in s.exec(select(ModeratorAction)).all()]
     assert "remove_member" in actions and "restore_member" in actions
+    log = web.client.get("/moderate/class-7b").get_data(as_text=True)
+    assert "removed a member" in log and "for ann" in log
 
 
 def test_a_non_playing_organiser_is_off_the_board(web, db, tx, make_user):

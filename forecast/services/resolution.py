@@ -52,7 +52,9 @@ def _lock_members(session: Session, ids: set[int]) -> None:
     session.execute(lock.order_by(_M.c.id).with_for_update(), {"ids": ordered}).all()
 
 
-def _check_text(note: object, source_url: object) -> tuple[str, str]:
+def check_text(note: object, source_url: object) -> tuple[str, str]:
+    """The note and source URL of a resolution, stripped; Invalid (naming the field)
+    when they cannot be one."""
     if note is not None and not isinstance(note, str):
         raise Invalid("The note must be text.", field="note")
     if source_url is not None and not isinstance(source_url, str):
@@ -96,7 +98,7 @@ def resolve(
     outcomes = outcomes_of(session, question.id)
     if isinstance(outcome_id, bool) or outcome_id not in {o.id for o in outcomes}:
         raise NotFound("No such outcome for this question.")
-    note, source_url = _check_text(note, source_url)
+    note, source_url = check_text(note, source_url)
     if question.status in ("resolved", "cancelled"):
         raise Conflict("This question is already resolved; undo it first.", code="already_resolved")
     close = min(question.close_at, now)
@@ -170,7 +172,7 @@ def cancel(*, session: Session, user_id: int, question_id: object, note: object 
     Raises Forbidden, Invalid, Conflict (already_resolved).
     """
     question = _open_for_resolution(session, user_id, question_id)
-    note, _ = _check_text(note, "")
+    note, _ = check_text(note, "")
     if question.status in ("resolved", "cancelled"):
         raise Conflict("This question is already resolved; undo it first.", code="already_resolved")
     now = utcnow()
@@ -243,7 +245,7 @@ def undo(*, session: Session, user_id: int, question_id: object, note: object = 
     competition_closed: settled by the end of a competition that has ended).
     """
     question = _open_for_resolution(session, user_id, question_id)
-    note, _ = _check_text(note, "")
+    note, _ = check_text(note, "")
     if question.status not in ("resolved", "cancelled") or question.resolution_action_id is None:
         raise Conflict("This question is not resolved.", code="not_resolved")
     _refuse_if_in_final_standings(session, question)

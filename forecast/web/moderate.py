@@ -261,8 +261,14 @@ def resolve(question_id: int):
     err = None
     valid = form.validate_on_submit()
     if valid and not confirm.confirmed() and question.status not in ("resolved", "cancelled"):
-        return _confirm_resolve(question, comp, outcomes, form)
-    if valid:
+        try:  # what the resolution would refuse is shown on the form, not confirmed
+            resolution.check_text(form.note.data, form.source_url.data)
+        except DomainError as e:
+            err = e
+            _field_error(form, e)
+        else:
+            return _confirm_resolve(question, comp, outcomes, form)
+    elif valid:
         try:
             transaction(
                 lambda s: resolution.resolve(

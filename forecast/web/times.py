@@ -1,5 +1,5 @@
 """Times and kinds as people read them.  A time is written in UTC, labelled, inside a
-<time> element; static/js/localtime.js rewrites it in the viewer's own zone, named."""
+<time> element; static/js/site.js rewrites it in the viewer's own zone, named."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ KIND_NAMES = {"binary": "Yes / no", "multiple_choice": "Multiple choice"}
 def when(value: datetime | str | None, *, style: str = "datetime") -> Markup:
     """``value`` (a datetime, or ISO 8601 text as a pack holds it) as a <time> element:
     '31 Dec 2027, 23:59 UTC' (``style`` 'date': '31 Dec 2027'; 'time': '23:59:05 UTC'),
-    which localtime.js shows in the viewer's zone.  Text that is not a time stays as it is."""
+    which site.js shows in the viewer's zone.  Text that is not a time stays as it is."""
     if value is None or value == "":
         return Markup("—")
     if isinstance(value, str):

@@ -271,7 +271,7 @@ def test_leaderboard_page_fragment_and_tie_break(web, make_user, make_question, 
     assert r.status_code == 200 and "<html" in html
     assert "ties go to whoever got there first: the earlier last trade" in html.lower()
     assert 'hx-trigger="every 5s"' in html and 'hx-get="/c/public/leaderboard"' in html
-    rows = re.findall(r"<tr[^>]*>\s*<td class=\"num rank\">(\d+)</td>\s*<td>(\w+)", html)
+    rows = re.findall(r"<tr[^>]*>\s*<td class=\"num rank\">(\d+)</td>\s*<td>(?:<a [^>]*>)?(\w+)", html)
     assert [int(rank) for rank, _ in rows] == [1, 2, 3]
     assert {name for _, name in rows} == {"alice", "bob", "carol"}
     assert 'class="me" aria-current="true"' in html
@@ -289,7 +289,7 @@ def test_leaderboard_orders_by_net_worth(web, tx, make_user, make_question, buy)
     buy(winner, q, yes, spend=100)
     tx(lambda s: resolution.resolve(session=s, user_id=admin.id, question_id=q.id, outcome_id=yes))
     html = web.client.get("/c/public/leaderboard").get_data(as_text=True)
-    names = re.findall(r'<td class="num rank">\d+</td>\s*<td>(\w+)', html)
+    names = re.findall(r'<td class="num rank">\d+</td>\s*<td>(?:<a [^>]*>)?(\w+)', html)
     assert names[0] == "winner" and names[-1] == "loser"
 
 
@@ -304,7 +304,7 @@ def test_leaderboard_ranks_by_mean_brier_and_shows_the_questions_covered(
     buy(sharp, q, yes, to_probability=0.9, max_spend=5)  # a small bet, a sharp forecast
     buy(loud, q, no, spend=3)  # a smaller loss in points, a worse forecast
     tx(lambda s: resolution.resolve(session=s, user_id=admin.id, question_id=q.id, outcome_id=yes))
-    row = r'<td class="num rank">([\d—]+)</td>\s*<td>(\w+)'
+    row = r'<td class="num rank">([\d—]+)</td>\s*<td>(?:<a [^>]*>)?(\w+)'
 
     by_worth = web.client.get("/c/public/leaderboard").get_data(as_text=True)
     names = [n for _, n in re.findall(row, by_worth)]
@@ -317,7 +317,7 @@ def test_leaderboard_ranks_by_mean_brier_and_shows_the_questions_covered(
     ranked = [r for r in re.findall(row, html) if r[1] != "admin"]  # the admin has no score
     assert ranked == [("1", "sharp"), ("2", "loud"), ("—", "idle")]
     cells = re.findall(
-        r'<td>(\w+)</td>(?:\s*<td class="num[^"]*">[^<]*</td>){2}'
+        r'<td>(?:<a [^>]*>)?(\w+)</td>(?:\s*<td class="num[^"]*">[^<]*</td>){2}'
         r'\s*<td class="num">([^<]+)</td>\s*<td class="num">(\d+)</td>',
         html,
     )

@@ -317,7 +317,7 @@ def test_leaderboard_ranks_by_mean_brier_and_shows_the_questions_covered(
     ranked = [r for r in re.findall(row, html) if r[1] != "admin"]  # the admin has no score
     assert ranked == [("1", "sharp"), ("2", "loud"), ("—", "idle")]
     cells = re.findall(
-        r'<td>(?:<a [^>]*>)?(\w+)</td>(?:\s*<td class="num[^"]*">[^<]*</td>){2}'
+        r'<td>(?:<a [^>]*>)?(\w+)(?:</a>)?</td>(?:\s*<td class="num[^"]*">[^<]*</td>){2}'
         r'\s*<td class="num">([^<]+)</td>\s*<td class="num">(\d+)</td>',
         html,
     )

@@ -17,7 +17,7 @@ from forecast.services.errors import NotFound
 
 TICKER = 8  # trades the ticker shows, newest first
 # Written into the statements, not bound: PostgreSQL keeps one plan for every value
-# only when LIMIT is known (see queries.RECENT_TRADES).
+# only when LIMIT is known (see reads.RECENT_TRADES).
 _LIMIT = literal_column(str(TICKER))
 
 _T, _Q, _U, _O = Trade.__table__, Question.__table__, User.__table__, Outcome.__table__

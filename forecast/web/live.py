@@ -12,10 +12,11 @@ from markupsafe import Markup, escape
 from forecast.cache import cached
 from forecast.db import get_session, transaction
 from forecast.models import Question, utcnow
-from forecast.services import access, live, queries
+from forecast.services import access, history, live, reads
 from forecast.services.competitions import PUBLIC_SLUG, effective_status
 from forecast.services.questions import effective_status as question_status
 from forecast.services.questions import outcome_rows
+from forecast.services.standings import leaderboard
 from forecast.web import charts
 from forecast.web.competition_forms import ConfirmForm
 from forecast.web.render import render
@@ -25,7 +26,6 @@ bp = Blueprint("live", __name__)
 TOP = 10  # players on the wall
 REFRESH = 5  # seconds between htmx's reads of the fragment
 NO_JS_REFRESH = 15  # seconds between whole-page reloads without JavaScript
-STANDINGS_MAX_AGE = 300  # a large leaderboard this old at most is shown while it is redone
 
 
 def _uid() -> int | None:
@@ -58,14 +58,14 @@ def _moved(session, comp, ticks: list[live.Tick]) -> dict | None:
     if question is None:
         return None
     outcomes = outcome_rows(session, question.id)
-    probs = queries.probabilities(question, outcomes)
+    probs = reads.probabilities(question, outcomes)
     status = question_status(question, competition=comp)
     now = utcnow().replace(second=0, microsecond=0)  # the chart's end moves once a minute
     end = now if status == "open" else min(question.close_at, now)
     labels = [o.label for o in outcomes]
 
     def draw() -> Markup:
-        start, seconds, lines = queries.history_columns(
+        start, seconds, lines = history.history_columns(
             session, question, [o.id for o in outcomes], max_points=charts.MAX_POINTS
         )
         return charts.history_chart_columns(
@@ -104,7 +104,7 @@ def view(slug: str):
     comp = access.read_competition(session, slug)
     token = request.args.get("t")
     live.require_view(session, _uid(), comp, token)
-    standings = queries.leaderboard(session, comp, max_age=STANDINGS_MAX_AGE)
+    standings = leaderboard(session, comp)  # kept in the app's cache until it changes
     ticks = live.latest_trades(session, comp.id)
     join = None
     if live.shows_join(session, _uid(), comp, token) and effective_status(comp) == "open":

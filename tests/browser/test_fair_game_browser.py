@@ -120,6 +120,7 @@ def test_my_probability_sell_all_and_the_resolved_position(live_server, browser,
     mod_page.get_by_role("link", name="Moderate").click()
     mod_page.get_by_label("Outcome").select_option(label="NO")
     mod_page.get_by_role("button", name="Resolve", exact=True).click()
+    mod_page.get_by_role("button", name="Resolve to NO and pay out").click()  # the server asks
     expect(mod_page.locator("#resolution-h")).to_have_text("Resolved: NO")
     moderator.close()
     page.reload()

@@ -98,7 +98,8 @@ def test_a_moderator_writes_and_resolves_a_question_in_chromium(
     page.get_by_label("Outcomes (multiple choice only)").fill("Red\nGreen\nBlue")
     page.get_by_label("Resolution criteria").fill("The referee's report.")
     close = (utcnow() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
-    page.get_by_label("Close time (UTC)").fill(close)
+    # The field takes the browser's own time (UTC here too), and says so.
+    page.get_by_label(re.compile(r"^Close time \(your time")).fill(close)
     page.get_by_label("Or your own liquidity b (points, optional)").fill("0")
     page.get_by_role("button", name="Create question").click()
     error = page.locator("#liquidity-error")

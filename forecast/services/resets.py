@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, select
-from werkzeug.security import generate_password_hash
 
 from forecast.models import Competition, PasswordReset, User, utcnow
 from forecast.services import access, accounts, competitions, roster
@@ -82,7 +81,8 @@ def link_user(*, session: Session, token: object) -> User:
 
 
 def use_link(*, session: Session, token: object, password: object) -> User:
-    """Set the account's new password through a live link, which is then used up.
+    """Set the account's new password through a live link, which is then used up; every
+    session of the account ends (accounts.set_password).
 
     Raises NotFound for an unknown, used or expired link, Invalid for a bad password.
     """
@@ -90,8 +90,7 @@ def use_link(*, session: Session, token: object, password: object) -> User:
     user = session.get(User, reset.user_id)
     if user is None or not user.is_active:
         raise NotFound("This reset link is not valid.")
-    accounts.check_password(password)
-    user.password_hash = generate_password_hash(password)
+    accounts.set_password(session=session, user=user, password=password)  # ends its sessions
     reset.used_at = utcnow()
-    session.add_all([user, reset])
+    session.add(reset)
     return user

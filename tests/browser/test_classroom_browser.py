@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 WALL = {"width": 1920, "height": 1080}
 
 
-def login(page: Page, server: str, username: str, password: str = "password123") -> None:
+def login(page: Page, server: str, username: str, password: str = "tidy-otter-123") -> None:
     page.goto(f"{server}/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
@@ -32,8 +32,8 @@ def _class_with_a_question(app) -> dict:
     db = app.extensions["forecast_db"]
 
     def setup(s):
-        teacher = accounts.create_user(session=s, username="teacher", password="password123")
-        student = accounts.create_user(session=s, username="student", password="password123")
+        teacher = accounts.create_user(session=s, username="teacher", password="tidy-otter-123")
+        student = accounts.create_user(session=s, username="student", password="tidy-otter-123")
         comp = competitions.create_competition(
             session=s,
             user_id=teacher.id,
@@ -120,8 +120,8 @@ def test_a_logged_out_student_joins_by_link_in_one_step(live_server, page, shots
     expect(page.locator("h1")).to_have_text("Join Class 7B")
     new = page.locator("section", has=page.get_by_role("heading", name="New here"))
     new.get_by_label("Username").fill("newkid")
-    new.get_by_label("Password", exact=True).fill("password123")
-    new.get_by_label("Password again").fill("password123")
+    new.get_by_label("Password", exact=True).fill("tidy-otter-123")
+    new.get_by_label("Password again").fill("tidy-otter-123")
     assert_accessible(page)
     new.get_by_role("button", name="Create account and join").click()
     page.wait_for_url(f"{server}/c/class-7b/")

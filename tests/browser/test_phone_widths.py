@@ -24,11 +24,11 @@ def _world(app) -> dict:
     db = app.extensions["forecast_db"]
 
     def setup(s):
-        admin = accounts.create_user(session=s, username="siteadmin", password="password123")
+        admin = accounts.create_user(session=s, username="siteadmin", password="tidy-otter-123")
         player = accounts.create_user(
-            session=s, username="a-player-with-a-long-name", password="password123"
+            session=s, username="a-player-with-a-long-name", password="tidy-otter-123"
         )
-        teacher = accounts.create_user(session=s, username="teacher", password="password123")
+        teacher = accounts.create_user(session=s, username="teacher", password="tidy-otter-123")
         comp = competitions.create_competition(
             session=s,
             user_id=teacher.id,

@@ -53,8 +53,8 @@ def test_a_visitor_registers_and_joins_in_one_step(web, db, tx, make_user):
             "new-code": comp.join_code,
             "code_in_link": "1",
             "new-username": "student",
-            "new-password": "password123",
-            "new-confirm": "password123",
+            "new-password": "tidy-otter-123",
+            "new-confirm": "tidy-otter-123",
         },
     )
     assert r.status_code == 303 and r.headers["Location"].endswith("/c/class-7b/")
@@ -75,8 +75,8 @@ def test_a_wrong_code_creates_no_account(web, db, tx, make_user):
             "new-account": "new",
             "new-code": "WRONG",
             "new-username": "student",
-            "new-password": "password123",
-            "new-confirm": "password123",
+            "new-password": "tidy-otter-123",
+            "new-confirm": "tidy-otter-123",
         },
     )
     assert r.status_code == 422 and "join code is not right" in r.get_data(as_text=True)
@@ -98,7 +98,7 @@ def test_a_player_with_an_account_logs_in_and_joins(web, db, tx, make_user):
     r = web.client.post("/c/class-7b/join", data=data)
     assert r.status_code == 422 and "do not match" in r.get_data(as_text=True)
     assert _members(db, "student") == ["public"]
-    r = web.client.post("/c/class-7b/join", data={**data, "existing-password": "password123"})
+    r = web.client.post("/c/class-7b/join", data={**data, "existing-password": "tidy-otter-123"})
     assert r.status_code == 303 and r.headers["Location"].endswith("/c/class-7b/")
     assert _members(db, "student") == ["class-7b", "public"]
 
@@ -114,7 +114,7 @@ def test_a_later_login_opens_the_competition_used_last(web, tx, make_user):
     html = web.client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
     r = web.client.post(
-        "/login", data={"csrf_token": token, "username": "student", "password": "password123"}
+        "/login", data={"csrf_token": token, "username": "student", "password": "tidy-otter-123"}
     )
     assert r.status_code == 303 and r.headers["Location"].endswith("/c/class-7b/")
     # A page of no competition (the profile) shows where you are: the class.

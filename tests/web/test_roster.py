@@ -199,7 +199,7 @@ def test_reset_link_sets_a_new_password_once(web, db, tx, make_user):
     assert r.status_code == 303 and r.headers["Location"].endswith("/login")
     with db.session() as s:
         assert accounts.authenticate(session=s, username="ann", password="new-secret-1")
-        assert not accounts.authenticate(session=s, username="ann", password="password123")
+        assert not accounts.authenticate(session=s, username="ann", password="tidy-otter-123")
     assert web.client.get(path).status_code == 404  # used up
     r = web.client.post(
         path, data={"csrf_token": csrf, "password": "other-secret", "confirm": "other-secret"}

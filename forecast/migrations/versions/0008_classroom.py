@@ -22,13 +22,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("competition", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("view_token", sa.String(length=64), nullable=True))
-    with op.batch_alter_table("membership", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("plays", sa.Boolean(), server_default=sa.true(), nullable=False)
-        )
-        batch_op.add_column(sa.Column("removed_at", sa.DateTime(), nullable=True))
+    # Plain ADD COLUMN (SQLite has it): a batch copy would reflect the user table, whose
+    # expression index SQLAlchemy cannot reflect.
+    op.add_column("competition", sa.Column("view_token", sa.String(length=64), nullable=True))
+    op.add_column(
+        "membership", sa.Column("plays", sa.Boolean(), server_default=sa.true(), nullable=False)
+    )
+    op.add_column("membership", sa.Column("removed_at", sa.DateTime(), nullable=True))
     op.create_table(
         "passwordreset",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -45,8 +45,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("token_hash"),
     )
-    with op.batch_alter_table("passwordreset", schema=None) as batch_op:
-        batch_op.create_index("ix_passwordreset_user_id", ["user_id"], unique=False)
+    op.create_index("ix_passwordreset_user_id", "passwordreset", ["user_id"], unique=False)
 
 
 def downgrade() -> None:

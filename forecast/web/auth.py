@@ -177,7 +177,8 @@ def logout():
     if not LogoutForm().validate_on_submit():
         flash("The logout form expired; try again.", "error")
         return redirect(url_for("home.home"), 303)
-    transaction(lambda s: accounts.end_sessions(session=s, user_id=current_user.id))
+    if current_user.is_authenticated:
+        transaction(lambda s: accounts.end_sessions(session=s, user_id=current_user.id))
     session.clear()
     logout_user()  # after the clear: it marks the remember cookie to be deleted
     flash("Logged out on every device.", "info")

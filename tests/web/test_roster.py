@@ -87,6 +87,7 @@ def test_removing_a_player_keeps_their_trades_and_takes_them_off_the_board(
     )
     assert r.status_code in (403, 303)
     assert web.trades() == 1  # a removed member trades no more
+    assert "player · removed" in web.client.get("/").get_data(as_text=True)  # the switcher
 
     web.login(teacher)
     web.client.post(f"/c/class-7b/roster/{m.id}/restore", data={"csrf_token": token})

@@ -19,9 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import bulk  # noqa: E402
 from bench.common import OUT, SIZES, Progress, database_url, tidy  # noqa: E402
 from forecast.db import Database  # noqa: E402
-from forecast.services import audit, bulk, site  # noqa: E402
+from forecast.services import audit, site  # noqa: E402
 
 
 def reset(url: str) -> None:

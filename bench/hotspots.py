@@ -70,12 +70,11 @@ def in_process_client(url: str):  # noqa: ANN201
     os.environ.update(
         FORECAST_DATABASE_URL=url,
         FORECAST_RATELIMIT="off",
-        FORECAST_BENCH_FLOOR="1",
         FORECAST_INSTANCE_PATH=str(OUT / "instance"),
     )
-    from forecast import create_app
+    from bench.server import bench_app
 
-    return create_app().test_client()
+    return bench_app().test_client()
 
 
 def bench_tokens(url: str, size: str, tokens_file: Path | None = None) -> list[str]:

@@ -1,6 +1,6 @@
 """A load driver on loopback: a small asyncio HTTP/1.1 client, bounded in requests and seconds.
 
-    python bench/load.py --db sqlite --size small              # starts `forecast serve` itself
+    python bench/load.py --db sqlite --size small              # starts bench/server.py itself
     python bench/load.py --url http://127.0.0.1:5000 --db ...  # or measures a running server
 
 Measures, in one run against one server (same workers, database and client):
@@ -8,8 +8,8 @@ the floor write (POST /_bench/write), placing a trade through the API, the
 floor page (GET /_bench/page), the question page, the leaderboard page and
 the home page; prints requests/s and p50/p95/p99 latency for each and its
 ratio to its floor (trades against the floor write, pages against the floor
-page).  The server must run with FORECAST_BENCH_FLOOR=1 and
-FORECAST_RATELIMIT=off (this script sets both when it starts the server).
+page).  The server must be bench/server.py (the site with the floor's routes)
+with FORECAST_RATELIMIT=off (this script starts it so).
 
 The database is read directly once, to learn the open questions, their
 outcomes and which token holders still have points to spend.
@@ -335,19 +335,18 @@ def free_port() -> int:
 
 
 class Server:
-    """`forecast serve` with its default workers, the floor on and rate limits off."""
+    """bench/server.py (the site with the floor) with its default workers, rate limits off."""
 
     def __init__(self, url: str, *, workers: int | None = None, log: Path | None = None) -> None:
         self.port = free_port()
         OUT.mkdir(parents=True, exist_ok=True)
         self.log_path = log or OUT / "serve.log"
-        exe = Path(sys.executable).with_name("forecast")
-        cmd = [str(exe), "serve", "--port", str(self.port)]
+        server = Path(__file__).resolve().with_name("server.py")
+        cmd = [sys.executable, str(server), "--port", str(self.port)]
         if workers:
             cmd += ["--workers", str(workers)]
         env = env_for(
             url,
-            FORECAST_BENCH_FLOOR="1",
             FORECAST_RATELIMIT="off",
             FORECAST_INSTANCE_PATH=str(OUT / "instance"),
         )

@@ -25,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlmodel import select  # noqa: E402
 
+from bench import bulk  # noqa: E402
 from bench.common import SIZES, Progress, database_url, tidy  # noqa: E402
 from forecast.db import Database  # noqa: E402
 from forecast.models import Question, User  # noqa: E402
-from forecast.services import audit, bulk, resolution, site  # noqa: E402
+from forecast.services import audit, resolution, site  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:

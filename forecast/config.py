@@ -72,7 +72,6 @@ class Config:
                     setattr(self, f"RATELIMIT_{name.strip().upper()}", value.strip())
         self.TRUSTED_PROXY = os.environ.get("FORECAST_TRUSTED_PROXY", "")
         self.SEED_ON_START = True
-        self.BENCH_FLOOR = os.environ.get("FORECAST_BENCH_FLOOR", "") == "1"
 
 
 class TestingConfig(Config):

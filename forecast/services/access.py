@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
-from forecast.db import Prepared, detached
 from forecast.models import Competition, Membership, Question, User
 from forecast.services.errors import Forbidden, NotFound, has_nul
 
@@ -17,8 +16,6 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
-# Statements every page runs, built once: building a select and its cache key
-# costs more than running it (bench/hotspots.py).
 _BY_SLUG = select(Competition).where(Competition.slug == bindparam("slug"))
 _MEMBERSHIP = select(Membership).where(
     Membership.user_id == bindparam("uid"), Membership.competition_id == bindparam("cid")
@@ -49,26 +46,10 @@ def get_competition(session: Session, slug: str) -> Competition:
     return comp
 
 
-# What a page reads of a competition as a plain row, in table order (competition_of).
-COMPETITION_COLUMNS = tuple(Competition.__table__.columns)
-_BY_SLUG_ROW = Prepared(
-    select(*COMPETITION_COLUMNS).where(Competition.__table__.c.slug == bindparam("slug"))
-)
-
-
-def competition_of(row) -> Competition:  # noqa: ANN001
-    """A db.detached Competition from its COMPETITION_COLUMNS' values, in order."""
-    return detached(Competition, {c.key: v for c, v in zip(COMPETITION_COLUMNS, row, strict=True)})
-
-
 def read_competition(session: Session, slug: str) -> Competition:
     """``get_competition`` for a page that only shows it (its competition pages, the
-    leaderboard, a portfolio): a db.detached object, read on the DBAPI cursor, a
-    fraction of an ORM load's cost.  Read it; never change it or add it to a session."""
-    row = _BY_SLUG_ROW.first(session, {"slug": _slug_of(slug)})
-    if row is None:
-        raise NotFound("No such competition.")
-    return competition_of(row)
+    leaderboard, a portfolio)."""
+    return get_competition(session, slug)
 
 
 def membership(

@@ -10,11 +10,11 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import and_, bindparam, update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from forecast.db import Database, Prepared
+from forecast.db import Database
 from forecast.models import ApiToken, User, utcnow
 from forecast.services import competitions
 from forecast.services.errors import Conflict, Invalid, NotFound, has_nul, unique
@@ -179,36 +179,27 @@ class ApiCaller:
 
 
 _TOKEN, _USER = ApiToken.__table__, User.__table__
-# Every API request asks this, so it is one statement compiled once, of plain columns.
-# Its parts are public for a statement that reads the caller with more (the PostgreSQL
-# trade's lock, services.trading): the columns of an ApiCaller, the tables, the test.
-CALLER_COLUMNS = (
-    _USER.c.id,
-    _USER.c.username,
-    _USER.c.is_admin,
-    _TOKEN.c.id,
-    _TOKEN.c.last_used_at,
+# The account of a live token: not revoked, its account active.
+_CALLER = (
+    select(_USER.c.id, _USER.c.username, _USER.c.is_admin, _TOKEN.c.id, _TOKEN.c.last_used_at)
+    .join(_USER, _USER.c.id == _TOKEN.c.user_id)
+    .where(
+        _TOKEN.c.token_hash == bindparam("h"),
+        _TOKEN.c.revoked_at.is_(None),
+        _USER.c.is_active.is_(True),
+    )
 )
-CALLER_FROM = _TOKEN.join(_USER, _USER.c.id == _TOKEN.c.user_id)
-LIVE_TOKEN = and_(  # the token whose hash is the parameter "h": not revoked, its account active
-    _TOKEN.c.token_hash == bindparam("h"),
-    _TOKEN.c.revoked_at.is_(None),
-    _USER.c.is_active.is_(True),
-)
-_CALLER_SQL = select(*CALLER_COLUMNS).select_from(CALLER_FROM).where(LIVE_TOKEN)
-
-
-_CALLER = Prepared(_CALLER_SQL)
 
 
 def api_caller(db: Database, plain: str, *, session: Session | None = None) -> ApiCaller | None:
     """The account of a live (not revoked) token with this text, if it is active; else None.
 
-    Read on its own, outside the request's read transaction (Database.read_one),
-    or with ``session`` in that session's transaction.
+    Read in ``session``, or in a session of its own on ``db``.
     """
-    params = {"h": hash_token(plain)}
-    row = db.read_one(_CALLER, params) if session is None else _CALLER.first(session, params)
+    if session is None:
+        with db.session() as own:
+            return api_caller(db, plain, session=own)
+    row = session.execute(_CALLER, {"h": hash_token(plain)}).first()
     return None if row is None else ApiCaller(*row)
 
 

@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
-from forecast.db import Prepared
 from forecast.models import Comment, Competition, Membership, Outcome, Position, Question, User
 from forecast.services import access
 from forecast.services.competitions import log_action
@@ -90,7 +89,7 @@ def comments_for(
     """Newest last; each with what its author holds in the question now.  The caller has
     the question (and checked who may see it): an unknown id has no comments."""
     read = _ALL_COMMENTS if include_hidden else _SHOWN_COMMENTS
-    rows = read.rows(session, {"qid": question_id, "n": limit})[::-1]
+    rows = session.execute(read, {"qid": question_id, "n": limit}).all()[::-1]
     user_ids = {user_id for _, user_id, *_ in rows}
     holdings: dict[int, list[tuple[str, int]]] = {}
     if user_ids:
@@ -113,13 +112,12 @@ def comments_for(
 
 
 _C, _U = Comment.__table__, User.__table__
-# Newest first (the page shows them oldest first); plain columns, compiled once.
-_COMMENTS_SQL = (
+# Newest first (the page shows them oldest first); plain columns.
+_ALL_COMMENTS = (
     select(_C.c.id, _C.c.user_id, _C.c.body, _C.c.created_at, _C.c.hidden, _U.c.username)
     .join(_U, _U.c.id == _C.c.user_id)
     .where(_C.c.question_id == bindparam("qid"))
     .order_by(_C.c.id.desc())
     .limit(bindparam("n"))
 )
-_ALL_COMMENTS = Prepared(_COMMENTS_SQL)  # on the DBAPI cursor (db.Prepared)
-_SHOWN_COMMENTS = Prepared(_COMMENTS_SQL.where(_C.c.hidden == False))  # noqa: E712
+_SHOWN_COMMENTS = _ALL_COMMENTS.where(_C.c.hidden == False)  # noqa: E712

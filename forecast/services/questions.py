@@ -9,7 +9,6 @@ from typing import NamedTuple
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
-from forecast.db import Prepared, detached
 from forecast.market import lmsr
 from forecast.market.liquidity import MAX_LIQUIDITY, MIN_LIQUIDITY, default_liquidity
 from forecast.market.money import MoneyError, fmt, to_units
@@ -203,19 +202,10 @@ class OutcomeRow(NamedTuple):
     q: int
 
 
-_Q, _C, _O = Question.__table__, Competition.__table__, Outcome.__table__
-_OUTCOME_COLUMNS = (_O.c.id, _O.c.label, _O.c.q)  # an OutcomeRow's
-_OUTCOME_ROWS = Prepared(
-    select(*_OUTCOME_COLUMNS).where(_O.c.question_id == bindparam("qid")).order_by(_O.c.position)
-)
-_QUESTION_NAMES = [c.key for c in _Q.columns]
-# A question page's reads as one statement: the question, its competition, and its
-# outcomes in order (a row each, the question's and competition's columns repeated).
-_PAGE_ROWS = Prepared(
-    select(*_Q.columns, *access.COMPETITION_COLUMNS, *_OUTCOME_COLUMNS)
-    .join(_C, _C.c.id == _Q.c.competition_id)
-    .outerjoin(_O, _O.c.question_id == _Q.c.id)
-    .where(_Q.c.id == bindparam("qid"))
+_O = Outcome.__table__
+_OUTCOME_ROWS = (
+    select(_O.c.id, _O.c.label, _O.c.q)
+    .where(_O.c.question_id == bindparam("qid"))
     .order_by(_O.c.position)
 )
 
@@ -223,26 +213,26 @@ _PAGE_ROWS = Prepared(
 def viewable_with_outcomes(
     session: Session, user_id: int | None, question_id: object
 ) -> tuple[Question, Competition, list[OutcomeRow]]:
-    """What a question page shows on every view, in one statement: the question and its
-    competition (db.detached objects: read them, never add them to a session) and its
-    outcomes in order as plain rows.  NotFound as access.viewable_question_and_competition.
+    """What a question page shows on every view, in one statement: the question, its
+    competition and its outcomes in order as plain rows.  NotFound as
+    access.viewable_question_and_competition.
     """
-    rows = _PAGE_ROWS.rows(session, {"qid": access.question_id_of(question_id)})
-    if not rows:
+    rows = session.execute(
+        select(Question, Competition, _O.c.id, _O.c.label, _O.c.q)
+        .join(Competition, Competition.id == Question.competition_id)
+        .outerjoin(_O, _O.c.question_id == Question.id)
+        .where(Question.id == access.question_id_of(question_id))
+        .order_by(_O.c.position)
+    ).all()
+    if not rows or not access.can_view(session, user_id, rows[0][1]):
         raise NotFound("No such question.")
-    first, nq, nc = rows[0], len(_QUESTION_NAMES), len(access.COMPETITION_COLUMNS)
-    question = detached(Question, dict(zip(_QUESTION_NAMES, first[:nq], strict=True)))
-    comp = access.competition_of(first[nq : nq + nc])
-    if not access.can_view(session, user_id, comp):
-        raise NotFound("No such question.")
-    outcomes = [OutcomeRow(*r[nq + nc :]) for r in rows if r[nq + nc] is not None]
-    return question, comp, outcomes
+    outcomes = [OutcomeRow(*r[2:]) for r in rows if r[2] is not None]
+    return rows[0][0], rows[0][1], outcomes
 
 
 def outcome_rows(session: Session, question_id: int) -> list[OutcomeRow]:
-    """A question's outcomes in order as plain rows, read on the DBAPI cursor: the
-    question page's, on every view (no ORM objects to build)."""
-    return [OutcomeRow(*r) for r in _OUTCOME_ROWS.rows(session, {"qid": question_id})]
+    """A question's outcomes in order as plain rows (no ORM objects to build)."""
+    return [OutcomeRow(*r) for r in session.execute(_OUTCOME_ROWS, {"qid": question_id})]
 
 
 def outcomes_by_question(session: Session, question_ids: list[int]) -> dict[int, list[Outcome]]:

@@ -1,13 +1,14 @@
 """Resolving, cancelling (N/A) and undoing.
 
-Each locks the question first, then the members it pays in ascending id
-order (the order trades use), writes one ModeratorAction, and moves points
-only through the ledger, tagged with that action so an undo can reverse
-exactly those rows.  An undo also reads its competition FOR SHARE (between
-the two): once the competition has ended, a settlement made by the end is
-part of the final standings and is not undone.  A question can have
-thousands of holders, so the rows are read and written in bulk
-(ledger.transfer_many, executemany inserts), never one object per holder.
+Each locks as trades do, wallets before the question: the wallets of every
+member with a position on the question in ascending id order, then the
+question; writes one ModeratorAction; and moves points only through the
+ledger, tagged with that action so an undo can reverse exactly those rows.
+An undo also reads its competition FOR SHARE (after the question): once the
+competition has ended, a settlement made by the end is part of the final
+standings and is not undone.  A question can have thousands of holders, so
+the rows are read and written in bulk (ledger.transfer_many, executemany
+inserts), never one object per holder.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import BigInteger, any_, bindparam
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import insert
 from sqlmodel import Session, delete, select
 
-from forecast.db import insert_many
 from forecast.market.scoring import time_averaged_brier
 from forecast.models import (
     Competition,
@@ -44,12 +43,18 @@ _S = Score.__table__
 
 
 def _lock_members(session: Session, ids: set[int]) -> None:
-    """Lock these wallets in ascending id order (the order trades lock them)."""
-    ordered = sorted(ids)
-    if not ordered or session.get_bind().dialect.name != "postgresql":
-        return  # SQLite: BEGIN IMMEDIATE already holds the only write lock
-    lock = select(_M.c.id).where(_M.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
-    session.execute(lock.order_by(_M.c.id).with_for_update(), {"ids": ordered}).all()
+    """Lock these wallets in ascending id order."""
+    if ids:
+        lock = select(_M.c.id).where(_M.c.id.in_(sorted(ids))).order_by(_M.c.id)
+        session.execute(lock.with_for_update()).all()
+
+
+def _lock_holders(session: Session, question_id: int) -> set[int]:
+    """Lock the wallets of every member with a position on the question, in ascending
+    id order; returns their ids."""
+    holders = select(_P.c.membership_id).where(_P.c.question_id == question_id)
+    lock = select(_M.c.id).where(_M.c.id.in_(holders)).order_by(_M.c.id)
+    return set(session.scalars(lock.with_for_update()))
 
 
 def check_text(note: object, source_url: object) -> tuple[str, str]:
@@ -71,10 +76,15 @@ def check_text(note: object, source_url: object) -> tuple[str, str]:
     return note, source_url
 
 
-def _open_for_resolution(session: Session, user_id: int, question_id: object) -> Question:
-    question = access.get_question(session, question_id, lock=True)
+def _open_for_resolution(
+    session: Session, user_id: int, question_id: object
+) -> tuple[Question, set[int]]:
+    """The question, locked after its holders' wallets (_lock_holders), and the ids of
+    the wallets locked.  Raises NotFound, Forbidden (not a moderator) before locking."""
+    question = access.get_question(session, question_id)
     access.require_moderator(session, user_id, question.competition_id)
-    return question
+    locked = _lock_holders(session, question.id)
+    return access.get_question(session, question.id, lock=True), locked
 
 
 def resolve(
@@ -94,7 +104,7 @@ def resolve(
     (already_resolved).
     """
     now = now or utcnow()
-    question = _open_for_resolution(session, user_id, question_id)
+    question, locked = _open_for_resolution(session, user_id, question_id)
     outcomes = outcomes_of(session, question.id)
     if isinstance(outcome_id, bool) or outcome_id not in {o.id for o in outcomes}:
         raise NotFound("No such outcome for this question.")
@@ -122,7 +132,7 @@ def resolve(
         )
     ):
         payouts[member_id] += shares  # one unit of a share pays one unit of a point
-    _lock_members(session, set(payouts))
+    _lock_members(session, set(payouts) - locked)  # holders since the first read
     ledger.transfer_many(
         session, question=question, amounts=payouts, kind="payout", action_id=action.id
     )
@@ -162,7 +172,7 @@ def _record_scores(session: Session, question: Question, winner: int, close: dat
                 }
             )
     if rows:
-        insert_many(session, _S, rows)
+        session.execute(insert(_S), rows)
 
 
 def cancel(*, session: Session, user_id: int, question_id: object, note: object = "") -> Question:
@@ -171,7 +181,7 @@ def cancel(*, session: Session, user_id: int, question_id: object, note: object 
     A member whose sells paid more than they spent gives the difference back.
     Raises Forbidden, Invalid, Conflict (already_resolved).
     """
-    question = _open_for_resolution(session, user_id, question_id)
+    question, locked = _open_for_resolution(session, user_id, question_id)
     note, _ = check_text(note, "")
     if question.status in ("resolved", "cancelled"):
         raise Conflict("This question is already resolved; undo it first.", code="already_resolved")
@@ -190,7 +200,7 @@ def cancel(*, session: Session, user_id: int, question_id: object, note: object 
         select(_P.c.membership_id, _P.c.spent).where(_P.c.question_id == question.id)
     ):
         net[member_id] += spent
-    _lock_members(session, set(net))
+    _lock_members(session, set(net) - locked)  # holders since the first read
     ledger.transfer_many(
         session, question=question, amounts=net, kind="refund", action_id=action.id
     )
@@ -244,7 +254,7 @@ def undo(*, session: Session, user_id: int, question_id: object, note: object = 
     Its scores are removed.  Raises Forbidden, Conflict (not_resolved; or
     competition_closed: settled by the end of a competition that has ended).
     """
-    question = _open_for_resolution(session, user_id, question_id)
+    question, locked = _open_for_resolution(session, user_id, question_id)
     note, _ = check_text(note, "")
     if question.status not in ("resolved", "cancelled") or question.resolution_action_id is None:
         raise Conflict("This question is not resolved.", code="not_resolved")
@@ -266,7 +276,7 @@ def undo(*, session: Session, user_id: int, question_id: object, note: object = 
         )
     ):
         back[member_id] -= amount
-    _lock_members(session, set(back))
+    _lock_members(session, set(back) - locked)  # holders since the first read
     ledger.transfer_many(
         session, question=question, amounts=back, kind="reversal", action_id=action.id
     )

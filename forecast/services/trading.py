@@ -1,9 +1,9 @@
 """Trading: quote and place spend / sell / to_probability orders.
 
-One trade is one transaction: it locks the question row, then the member's
-wallet (always in that order, so two trades cannot deadlock), re-prices on
+One trade is one transaction: it locks the member's wallet, then the
+question (always in that order, so two trades cannot deadlock), re-prices on
 the locked state, checks the balance, and books the trade, the position and
-two ledger rows.
+two ledger rows (services.ledger.book_trade).
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from sqlalchemy import and_, bindparam
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 
-from forecast.db import Prepared
 from forecast.market import lmsr
 from forecast.market.money import MoneyError, fmt_exact, to_units
 from forecast.models import Competition, Membership, Outcome, Position, Question, Trade, utcnow
-from forecast.services import access, accounts, ledger
+from forecast.services import access, ledger
 from forecast.services.competitions import effective_status as competition_status
 from forecast.services.errors import Conflict, Invalid, NotFound
 from forecast.services.questions import effective_status
@@ -134,11 +133,8 @@ def _price(market: Market, index: int, order: Order, held: int) -> lmsr.Quote:
         raise Conflict(str(e), code=e.code) from None
 
 
-# A trade is the hottest write of the site, so it reads and writes plain rows
-# (SQLAlchemy Core, statements compiled once) rather than ORM objects: the same
-# rows, in the same lock order, at a fraction of the cost (bench/README.md).
 _Q, _C, _M = Question.__table__, Competition.__table__, Membership.__table__
-_O, _P, _T = Outcome.__table__, Position.__table__, Trade.__table__
+_O, _P = Outcome.__table__, Position.__table__
 
 
 @dataclass(frozen=True)
@@ -186,10 +182,9 @@ class OutcomeState:
 
 @dataclass(frozen=True)
 class Market:
-    """What a trade reads first, in one statement (_LOCK_SQL; two when a trade
-    came between): the question with its competition (the question locked
-    first), the caller's wallet (locked second), and the outcomes with the
-    caller's positions."""
+    """What a trade reads, with the caller's wallet and the question locked: the
+    question with its competition, the wallet, and the outcomes with the caller's
+    positions."""
 
     question: QuestionState
     comp: CompetitionState
@@ -204,95 +199,39 @@ class Market:
         raise NotFound("No such outcome for this question.")
 
 
-# One statement: the question with its competition, the caller's wallet and the
-# outcomes with the caller's positions, one row per outcome; on PostgreSQL FOR
-# UPDATE OF question, membership (locked in that order, the order every use case
-# locks them in); no row: no such question, or not a member.
-#
-# Under READ COMMITTED a statement that waited for a lock re-reads the rows it
-# locked, and only those: the question and the wallet come out as the trade
-# before committed them, but the outcomes and positions (and the competition) as
-# they were when the statement began.  The outcomes (their q) and the positions
-# on a question change only in a trade on it (ledger.book_trade; bench data's
-# bulk.py, its only writer), which holds the question locked and counts itself in
-# the question's trade_count: so the statement reads that count twice, locked and
-# as it began (``question_then``, a subquery: not locked), and when the two
-# differ, a trade on the question committed after the statement began, and the
-# outcomes and positions are read again (_OUTCOMES_SQL), now that the locks are
-# held.  One round trip where there were two, and two in the race.  The positions
-# and the count are subqueries rather than joins: with eight tables joined,
-# PostgreSQL took 3 ms to plan the API's statement (1 ms so), which it does for
-# each of a connection's first ten runs, before it keeps a plan.
-_THEN = _Q.alias("question_then")
-
-
-def _held(column):  # noqa: ANN001, ANN202
-    """A column of the caller's position on the row's outcome (NULL: none), as a subquery."""
-    return (
-        select(column)
-        .where(_P.c.membership_id == _M.c.id, _P.c.outcome_id == _O.c.id)
-        .scalar_subquery()
+# The caller's wallet in the question's competition, locked first.
+_LOCK_WALLET = (
+    select(_M.c.id, _M.c.balance)
+    .join(_Q, _Q.c.competition_id == _M.c.competition_id)
+    .where(
+        _Q.c.id == bindparam("qid"),
+        _M.c.user_id == bindparam("uid"),
+        _M.c.removed_at.is_(None),  # a removed member trades no more
     )
-
-
-_LOCK_COLUMNS = (
-    _Q.c.id,
-    _Q.c.competition_id,
-    _Q.c.status,
-    _Q.c.close_at,
-    _Q.c.liquidity,
-    _C.c.status,
-    _C.c.closed_at,
-    _C.c.end_at,
-    _C.c.created_at,
-    _C.c.is_listed,
-    _M.c.id,
-    _M.c.balance,
-    _Q.c.trade_count,
-    select(_THEN.c.trade_count).where(_THEN.c.id == _Q.c.id).scalar_subquery(),
-    _O.c.id,
-    _O.c.label,
-    _O.c.q,
-    _held(_P.c.id),
-    _held(_P.c.shares),
+    .with_for_update(of=_M)
 )
-
-
-def _with_outcomes(statement):  # noqa: ANN001, ANN202
-    """The lock statement's tail, shared by its two forms: the outcomes, the lock."""
-    return (
-        statement.join(_O, _O.c.question_id == _Q.c.id)
-        .order_by(_O.c.position)
-        .with_for_update(of=[_Q, _M])
+# The question (locked second) with its competition.
+_LOCK_QUESTION = (
+    select(
+        _Q.c.id,
+        _Q.c.competition_id,
+        _Q.c.status,
+        _Q.c.close_at,
+        _Q.c.liquidity,
+        _C.c.id,
+        _C.c.status,
+        _C.c.closed_at,
+        _C.c.end_at,
+        _C.c.created_at,
+        _C.c.is_listed,
     )
-
-
-_LOCK_SQL = _with_outcomes(
-    select(*_LOCK_COLUMNS)
-    .select_from(_Q)
     .join(_C, _C.c.id == _Q.c.competition_id)
-    .join(
-        _M,
-        and_(
-            _M.c.competition_id == _Q.c.competition_id,
-            _M.c.user_id == bindparam("uid"),
-            _M.c.removed_at.is_(None),  # a removed member trades no more
-        ),
-    )
     .where(_Q.c.id == bindparam("qid"))
+    .with_for_update(of=_Q)
 )
-# The same lock with the API caller read in it, by the token's hash (accounts.LIVE_TOKEN):
-# the PostgreSQL trade's first statement.  The token and account are read as any
-# read is, not locked.
-_LOCK_AS_SQL = _with_outcomes(
-    select(*accounts.CALLER_COLUMNS, *_LOCK_COLUMNS)
-    .select_from(accounts.CALLER_FROM)
-    .join(_M, and_(_M.c.user_id == accounts.CALLER_COLUMNS[0], _M.c.removed_at.is_(None)))
-    .join(_Q, and_(_Q.c.competition_id == _M.c.competition_id, _Q.c.id == bindparam("qid")))
-    .join(_C, _C.c.id == _Q.c.competition_id)
-    .where(accounts.LIVE_TOKEN)
-)
-_OUTCOMES_SQL = (
+# The outcomes with the caller's positions, read once both locks are held: only a
+# trade on the question changes them, and it holds the question locked.
+_OUTCOMES = (
     select(_O.c.id, _O.c.label, _O.c.q, _P.c.id, _P.c.shares)
     .outerjoin(_P, and_(_P.c.outcome_id == _O.c.id, _P.c.membership_id == bindparam("mid")))
     .where(_O.c.question_id == bindparam("qid"))
@@ -300,62 +239,34 @@ _OUTCOMES_SQL = (
 )
 
 
-# Run on the DBAPI cursor.
-_LOCK, _LOCK_AS, _OUTCOMES = Prepared(_LOCK_SQL), Prepared(_LOCK_AS_SQL), Prepared(_OUTCOMES_SQL)
-
-
 def open_market(session: Session, user_id: int, question_id: object) -> Market:
     """Load and lock what a trade on ``question_id`` needs, checking the caller may trade there.
 
-    Raises NotFound for an unknown question (or one the caller may not see),
-    Forbidden for a non-member.  Pass the result to ``trade``/``quote`` as
-    ``market`` so a caller that checks first does not read it all twice.
-    One statement (see _LOCK_SQL; two when a trade came between); the refusals
-    read again to say why.
+    Locks the caller's wallet, then the question (SELECT ... FOR UPDATE on
+    PostgreSQL; SQLite's BEGIN IMMEDIATE holds the only write lock), the
+    order every use case locks them in.  Raises NotFound for an unknown
+    question (or one the caller may not see), Forbidden for a non-member.
+    Pass the result to ``trade``/``quote`` as ``market`` so a caller that
+    checks first does not read it all twice.
     """
     question_id = access.question_id_of(question_id)
-    rows = _LOCK.rows(session, {"qid": question_id, "uid": user_id})
-    if not rows:
+    params = {"qid": question_id, "uid": user_id}
+    wallet = session.execute(_LOCK_WALLET, params).first()
+    if wallet is None:
         _, comp = access.get_question_and_competition(session, question_id)  # NotFound
         access.require_member(session, user_id, comp)  # NotFound when private, else Forbidden
         raise AssertionError("require_member found a wallet the trade did not")  # pragma: no cover
-    return _opened(session, user_id, rows)
-
-
-def open_market_as(
-    session: Session, token_hash: str, question_id: int
-) -> tuple[accounts.ApiCaller, Market] | None:
-    """``open_market`` for the holder of an API token, read in the same statement (_LOCK_AS_SQL).
-
-    None when there is no row: a token that is not live, no such question, or
-    not a member.  Nothing is locked then, and nothing said: the caller reads
-    the token alone (accounts.api_caller) and then opens the market by user,
-    whose refusals say which it was.
-    """
-    rows = _LOCK_AS.rows(session, {"h": token_hash, "qid": question_id})
-    if not rows:
-        return None
-    caller = accounts.ApiCaller(*rows[0][:5])
-    return caller, _opened(session, caller.id, [row[5:] for row in rows])
-
-
-def _opened(session: Session, user_id: int, rows: list[tuple]) -> Market:
-    """The market from the locked rows (_LOCK_COLUMNS, one per outcome)."""
-    row = rows[0]
-    question = QuestionState(*row[:5])
-    comp = CompetitionState(row[1], *row[5:10])
-    member = MemberState(row[10], user_id, row[11])
-    if row[12] == row[13]:  # the question's trade count as locked = as the statement began
-        outcomes = [_outcome(*r[14:]) for r in rows]
-    else:  # a trade on the question committed after the statement began (_LOCK_SQL)
-        params = {"mid": member.id, "qid": question.id}
-        outcomes = [_outcome(*r) for r in _OUTCOMES.rows(session, params)]
-    _forget(session, Question, [question.id])  # ORM copies in this session re-read the locked row
+    row = session.execute(_LOCK_QUESTION, params).one()
+    question, comp = QuestionState(*row[:5]), CompetitionState(*row[5:])
+    member = MemberState(wallet.id, user_id, wallet.balance)
+    outcomes = [
+        OutcomeState(oid, label, q, pid, shares or 0)
+        for oid, label, q, pid, shares in session.execute(
+            _OUTCOMES, {"qid": question.id, "mid": member.id}
+        )
+    ]
+    _expire(session, Question, [question.id])  # ORM copies in this session re-read the locked row
     return Market(question, comp, member, outcomes)
-
-
-def _outcome(oid: int, label: str, q: int, pid: int | None, shares: int | None) -> OutcomeState:
-    return OutcomeState(oid, label, q, pid, shares or 0)
 
 
 def _market(session: Session, user_id: int, question_id: object, market: Market | None) -> Market:
@@ -469,14 +380,14 @@ def trade(
         position_id=outcome.position_id,
         first_on_question=all(o.position_id is None for o in market.outcomes),
     )
-    _forget(session, Outcome, [o.id for o in market.outcomes])
-    _forget(session, Position, [o.position_id for o in market.outcomes if o.position_id])
-    _forget(session, Membership, [member.id])
-    _forget(session, Question, [question.id])
+    _expire(session, Outcome, [o.id for o in market.outcomes])
+    _expire(session, Position, [o.position_id for o in market.outcomes if o.position_id])
+    _expire(session, Membership, [member.id])
+    _expire(session, Question, [question.id])
     return TradeResult(SimpleNamespace(id=trade_id, **row), row["balance_after"], question, outcome)
 
 
-def _forget(session: Session, model: type, ids: list[int]) -> None:
+def _expire(session: Session, model: type, ids: list[int]) -> None:
     """Expire the session's ORM copies of these rows (written here as plain rows), if any."""
     identity_map = session.identity_map
     if not len(identity_map):

@@ -47,7 +47,3 @@ def register(app: Flask) -> None:
         app.register_blueprint(module.bp)
     joining.init_app(app)
     times.init_app(app)
-    if app.config.get("BENCH_FLOOR"):
-        from forecast.web import bench
-
-        app.register_blueprint(bench.bp)

@@ -142,76 +142,36 @@ def _bearer() -> str | None:
         raise Unauthorized("Send your API token as 'Authorization: Bearer <token>'.") from None
 
 
-def _authenticate(session: Session | None = None) -> None:
+def _authenticate() -> None:
     """g.user: the token's account, or None without an Authorization header (401 when bad).
 
-    Read on a connection of its own, or with ``session`` inside that write
-    transaction (see _in_transaction), which then leaves recording the token's
-    use to _touch_token, after it.
+    Every API request passes here once, before its view (_before): the token is
+    read in the request's read session, and its use recorded (_touch_token).
     """
     g.user = None
     plain = _bearer()
     if plain is None:
         return
-    caller = accounts.api_caller(get_db(), plain, session=session)
+    caller = accounts.api_caller(get_db(), plain, session=get_session())
     if caller is None:
         raise Unauthorized("Unknown or revoked API token.")
     g.user = caller
-    if session is None:
-        _touch_token()
-
-
-def _open_as_caller(session: Session, question_id: int) -> trading.Market | None:
-    """A trade's first statement inside its transaction (_IN_TRANSACTION): the token
-    read with the market's lock (trading.open_market_as), setting g.user.
-
-    When that finds no row, the token is read alone (401 when it is not live) and
-    None says the market is still to open, so its own refusals (404, 403) speak.
-    """
-    plain = _bearer()
-    found = (
-        None
-        if plain is None
-        else trading.open_market_as(session, accounts.hash_token(plain), question_id)
-    )
-    if found is None:
-        _authenticate(session)
-        return None
-    g.user, market = found
-    return market
+    _touch_token()
 
 
 def _touch_token() -> None:
     """Record the caller's token use, at most once a minute per token (so reads stay
     reads), in a transaction of its own: a trade refused by the market still counts."""
-    caller = g.get("user")
-    if caller is None:  # no token, or not a valid one: nothing was used
-        return
+    caller = g.user
     now, last = utcnow(), caller.token_last_used_at
     if last is None or now - last > TOUCH_EVERY:
         transaction(lambda s: accounts.touch_token(session=s, token_id=caller.token_id, now=now))
-
-
-# Writes that read the token as the first statement of their own transaction rather
-# than on a connection of their own before it: a trade, the hottest write, saves a
-# connection and a round trip.  On PostgreSQL only: there the read takes no lock,
-# whereas on SQLite it would come after BEGIN IMMEDIATE, and any request with a
-# made-up token would queue every writer behind it.  The checks keep their order:
-# the body before the token, the token before anything the token may touch.
-_IN_TRANSACTION = {"api.trade"}
-
-
-def _in_transaction() -> bool:
-    return request.endpoint in _IN_TRANSACTION and not get_db().is_sqlite
 
 
 @bp.before_request
 def _before() -> None:
     _parse_body()
     nul = _nul_field(g.body)
-    if _in_transaction() and nul is None:
-        _bearer()  # a malformed header is a 401 before anything else
-        return
     _authenticate()
     if nul is not None:
         if g.user is None:  # a body comes only with a write, and every write needs a token
@@ -450,17 +410,14 @@ def positions(question_id: int):
     return jsonify(rows)
 
 
-def _order(
-    s: Session, user_id: int, question_id: int, market: trading.Market | None = None
-) -> tuple[trading.Order, trading.Market]:
-    """Lock the question, then the wallet (the order trades use), unless ``market``
-    holds them already; check the body.
+def _order(s: Session, user_id: int, question_id: int) -> tuple[trading.Order, trading.Market]:
+    """Lock the wallet, then the question (trading.open_market); check the body.
 
     404/403 from what the caller may touch come before 422 from the fields,
     and a well-formed outcome that is not this question's is a 404 too.
     The market read here is handed to the trade, which does not read it again.
     """
-    market = market or trading.open_market(s, user_id, question_id)
+    market = trading.open_market(s, user_id, question_id)
     body = _body()
     outcome = _id_field(body.get("outcome"), "outcome", "outcome is an outcome's id.")
     if outcome not in {o.id for o in market.outcomes}:
@@ -502,13 +459,11 @@ def quote(question_id: int):
 @limiter.limit(_trade_limit, override_defaults=False)
 def trade(question_id: int):
     """Buy or sell; a repeated Idempotency-Key answers the first trade again."""
+    user = _user()
     key = request.headers.get("Idempotency-Key")
-    in_transaction = _in_transaction()
 
     def use_case(s: Session) -> dict:
-        market = _open_as_caller(s, question_id) if in_transaction else None
-        user = _user()
-        order, market = _order(s, user.id, question_id, market)
+        order, market = _order(s, user.id, question_id)
         result = trading.trade(
             session=s,
             user_id=user.id,
@@ -519,11 +474,7 @@ def trade(question_id: int):
         )
         return _trade_json(result)
 
-    try:
-        return jsonify(transaction(use_case, retry_integrity=True)), 201
-    finally:
-        if in_transaction:
-            _touch_token()  # accepted or refused: the token was used
+    return jsonify(transaction(use_case, retry_integrity=True)), 201
 
 
 @bp.post(f"/questions/{QID}/resolution")

@@ -11,7 +11,6 @@ from sqlmodel import func, select
 from forecast.market.money import UNIT
 from forecast.models import ApiToken, LedgerEntry, Membership, Position, Trade, User, utcnow
 from forecast.services import access, accounts, audit, resolution, trading
-from forecast.web import api as api_views
 
 NEW_Q = {"title": "Will it rain?", "liquidity": 500}
 
@@ -28,20 +27,6 @@ def count(db, model, *where) -> int:
 def balance_units(db, user, comp) -> int:
     with db.session() as s:
         return access.membership(s, user.id, comp.id).balance
-
-
-@pytest.fixture(params=["as configured", "token read with the lock"])
-def trade_path(request, monkeypatch):
-    """Both ways a trade reads its token: on PostgreSQL in the statement that locks the
-    market (api._IN_TRANSACTION, trading.open_market_as), on SQLite before the write
-    transaction.  The second forces the first on either database, so both run on both."""
-    if request.param != "as configured":
-        from flask import request as current
-
-        monkeypatch.setattr(
-            api_views, "_in_transaction", lambda: current.endpoint in api_views._IN_TRANSACTION
-        )
-    return request.param
 
 
 # ---------------------------------------------------------------- tokens
@@ -71,7 +56,7 @@ def test_me_needs_a_valid_token(api, world, db, tx):
     assert api.as_(world.tokens["admin"]).get("/me").get_json()["is_admin"] is True
 
 
-def test_revoked_tokens_and_disabled_accounts_get_401(api, world, db, tx, trade_path):
+def test_revoked_tokens_and_disabled_accounts_get_401(api, world, db, tx):
     alice = api.as_(world.tokens["alice"])
     assert alice.get("/me").status_code == 200
     with db.session() as s:
@@ -116,9 +101,7 @@ def test_tokens_are_stored_hashed_and_last_use_is_written_at_most_once_a_minute(
         assert s.get(ApiToken, row.id).last_used_at > first - timedelta(seconds=1)
 
 
-def test_a_trade_reads_its_token_in_its_own_transaction_and_records_its_use(
-    api, world, db, tx, trade_path
-):
+def test_a_trade_reads_its_token_in_its_own_transaction_and_records_its_use(api, world, db, tx):
     """On PostgreSQL the trade route reads the token inside the trade's transaction
     (api._IN_TRANSACTION): the same answers as every other route, and the token's use is
     recorded whether the market takes the trade or not."""
@@ -168,7 +151,7 @@ def test_a_trade_with_an_unknown_token_opens_no_write_transaction_on_sqlite(
 # ---------------------------------------------------------------- the error shape and order
 
 
-def test_checks_run_in_the_documented_order(api, world, client, trade_path):
+def test_checks_run_in_the_documented_order(api, world, client):
     q, yes = world.q.id, world.yes
     anon = api
     alice = api.as_(world.tokens["alice"])

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from bench import bulk
 from forecast.models import Position, Score, Trade
-from forecast.services import audit, bulk, resolution, trading
+from forecast.services import audit, resolution, trading
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -228,7 +229,6 @@ def test_hotspots_profiles_a_page_a_trade_and_the_leaderboard(tmp_path, capsys, 
     for name in (
         "FORECAST_DATABASE_URL",
         "FORECAST_RATELIMIT",
-        "FORECAST_BENCH_FLOOR",
         "FORECAST_INSTANCE_PATH",
     ):
         monkeypatch.setenv(name, "")  # hotspots sets these; monkeypatch puts them back

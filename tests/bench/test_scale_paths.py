@@ -7,9 +7,10 @@ import re
 
 from sqlmodel import select
 
+from bench import bulk
 from forecast.market.money import from_units
 from forecast.models import Competition, Membership
-from forecast.services import bulk, history, standings, trading
+from forecast.services import history, standings, trading
 from forecast.services.questions import outcomes_of
 
 

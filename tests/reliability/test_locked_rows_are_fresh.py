@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from forecast.services import access, accounts, audit, competitions, resolution, trading
+from forecast.services import access, audit, competitions, resolution, trading
 from forecast.services.questions import outcomes_of
 
 
@@ -64,22 +64,18 @@ def test_a_resolution_pays_on_the_wallet_as_locked_not_as_first_read(
         assert access.membership(s, owner.id, comp.id).balance == 800 * 10_000 + bought
 
 
-@pytest.mark.parametrize("path", ["by user", "by token"])
 @pytest.mark.parametrize("first", ["alice", "bob"])
 def test_a_trade_that_waited_for_its_lock_reads_what_the_trade_before_left(
-    db, tx, make_user, make_question, is_postgres, first, path
+    db, tx, make_user, make_question, is_postgres, first
 ):
-    """The lock statement reads the outcomes and positions with the locked rows
-    (trading._LOCK_SQL, _LOCK_AS_SQL).  A statement that waited for a lock re-reads only
-    the rows it locked, so when a trade commits during the wait (alice's own, or bob's
-    on the same question), the outcomes and positions are read again: alice's second
-    trade must see the market's q and, after her own sale, her shares as it left them."""
+    """A trade that waited for its locks (trading.open_market) while another trade
+    committed (alice's own, or bob's on the same question) must see the market's q
+    and, after her own sale, her shares as that trade left them."""
     if not is_postgres:
         pytest.skip("only PostgreSQL lets two writers interleave")
     users = {"alice": make_user("alice"), "bob": make_user("bob")}
     alice = users["alice"]
     q = make_question()
-    plain = tx(lambda s: accounts.create_token(session=s, user_id=alice.id))[1]
     with db.session() as s:
         yes = outcomes_of(s, q.id)[0].id
 
@@ -103,12 +99,7 @@ def test_a_trade_that_waited_for_its_lock_reads_what_the_trade_before_left(
                 seen["pid"] = _backend_pid(s2)
                 ready.set()
                 try:
-                    if path == "by user":
-                        seen["market"] = trading.open_market(s2, alice.id, q.id)
-                    else:
-                        _, seen["market"] = trading.open_market_as(
-                            s2, accounts.hash_token(plain), q.id
-                        )
+                    seen["market"] = trading.open_market(s2, alice.id, q.id)
                 finally:
                     s2.rollback()
         except BaseException as e:  # noqa: BLE001 - raised again in the test's thread

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from sqlmodel import select
@@ -365,74 +364,18 @@ def test_conservation_under_random_play(db, tx, make_user, make_question, seed):
         assert_audit(db)
 
 
-def test_open_market_as_reads_the_token_with_the_lock_or_nothing(db, tx, make_user, make_question):
-    """PostgreSQL's API trade opens the market by token (trading.open_market_as): the same
-    market and caller as reading them apart, and no row for anything not allowed, so the
-    caller falls back to the checks that say why."""
-    from forecast.models import User
-    from forecast.services import accounts, competitions
-
-    make_user("admin")
-    alice, bob = make_user("alice"), make_user("bob")
-    q = make_question()
-    yes, _ = outcome_ids(db, q)
-    place(tx, alice, q, yes, spend=5)  # a position, so the outcomes carry one
-    tokens = {
-        u.username: tx(lambda s, u=u: accounts.create_token(session=s, user_id=u.id))[1]
-        for u in (alice, bob)
-    }
-    private = tx(
-        lambda s: competitions.create_competition(
-            session=s, user_id=bob.id, name="Club", slug="club", starting_balance=100
-        )
-    )
-    pq = make_question(competition=private)
-
-    def as_(plain, question_id):
-        with db.session() as s:
-            return trading.open_market_as(s, accounts.hash_token(plain), question_id)
-
-    caller, market = as_(tokens["alice"], q.id)
-    with db.session() as s:
-        assert market == trading.open_market(s, alice.id, q.id)
-        assert caller == accounts.api_caller(db, tokens["alice"])
-    assert caller.id == alice.id and market.outcomes[0].shares > 0
-    assert as_(tokens["alice"], pq.id) is None  # not a member
-    assert as_(tokens["alice"], 424242) is None  # no such question
-    assert as_("fc_made_up", q.id) is None
-    assert as_(tokens["bob"], pq.id)[0].id == bob.id  # the owner of the club is its member
-
-    def disable(s):
-        s.get(User, alice.id).is_active = False
-
-    tx(disable)
-    assert as_(tokens["alice"], q.id) is None
-
-
-def test_the_market_is_one_statement_unless_a_trade_came_between(
-    db, tx, make_user, make_question, monkeypatch
+def test_the_market_holds_the_outcomes_in_order_with_the_callers_positions(
+    db, tx, make_user, make_question
 ):
-    """The outcomes and positions come with the lock (trading._LOCK_SQL); they are read
-    again only when the question's trade count as locked differs from the count as the
-    statement began (a trade on it committed while it waited: PostgreSQL)."""
     alice = make_user("alice")
     q = make_question()
     yes, no = outcome_ids(db, q)
     place(tx, alice, q, yes, spend=5)
-    reads = []
-    real = trading._OUTCOMES
-    monkeypatch.setattr(
-        trading, "_OUTCOMES", SimpleNamespace(rows=lambda s, p: reads.append(p) or real.rows(s, p))
-    )
     with db.session() as s:
         market = trading.open_market(s, alice.id, q.id)
-        assert reads == []
         assert [o.id for o in market.outcomes] == [yes, no]
         assert market.outcomes[0].shares > 0 and market.outcomes[1].position_id is None
-        rows = trading._LOCK.rows(s, {"qid": q.id, "uid": alice.id})
-        raced = [(*r[:12], r[12] + 1, *r[13:]) for r in rows]  # the count as locked
-        assert trading._opened(s, alice.id, raced) == market
-        assert reads == [{"mid": market.member.id, "qid": q.id}]
+        assert market.member.balance == 995 * 10_000
 
 
 @pytest.mark.parametrize("bad", [True, "1", 1.0, None, 0, -1, 2**31, 2**63, 2**64])

@@ -16,18 +16,20 @@ else is trading on).  It refuses names that already exist.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import JSON, Table, bindparam, func, insert, select, text
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 from werkzeug.security import generate_password_hash
 
-from forecast.db import Database, insert_many, update_many
+from forecast.db import Database
 from forecast.market import lmsr
 from forecast.market.money import UNIT
 from forecast.models import (
@@ -846,3 +848,108 @@ def wide_question(
             orders.append((mid, qid, i, order, start + timedelta(seconds=len(orders))))
     book_trades(db, market, orders, total=len(orders), progress=progress)
     return qid, question.outcomes[0].id, len(member_ids)
+
+
+# Many rows at once: on PostgreSQL one statement over unnest() arrays, elsewhere executemany.
+
+
+def _unnest(dialect, table: Table, rows: list[dict]) -> tuple[list[str], list[str], str, dict]:
+    """PostgreSQL: the rows as parallel arrays, ``unnest(...) AS v(c0, c1, ...)``.
+
+    Returns (column names, the select expression of each, the FROM item, params).
+    Values go through each column's type (aware datetimes become naive UTC);
+    JSON travels as text and is cast back.
+    """
+    names = list(rows[0])
+    params: dict[str, list] = {}
+    arrays, selects = [], []
+    for k, name in enumerate(names):
+        col = table.c[name]
+        values = [row[name] for row in rows]
+        impl = col.type.impl if isinstance(col.type, TypeDecorator) else col.type
+        if isinstance(impl, JSON):
+            values = [None if v is None else json.dumps(v) for v in values]
+            arrays.append(f"CAST(:a{k} AS TEXT[])")
+            selects.append(f"CAST(v.c{len(arrays) - 1} AS JSON)")
+        else:
+            process = col.type.bind_processor(dialect)
+            if process is not None:
+                values = [process(v) for v in values]
+            sql_type = impl.compile(dialect=dialect)
+            if arrays and _all_same(values):
+                # One value for every row (a resolution's kind, time, competition): sent
+                # once, not as an array of thousands of copies for the driver to dump.
+                selects.append(f"CAST(:a{k} AS {sql_type})")
+                params[f"a{k}"] = values[0]
+                continue
+            arrays.append(f"CAST(:a{k} AS {sql_type}[])")
+            selects.append(f"v.c{len(arrays) - 1}")
+        params[f"a{k}"] = values
+    aliases = ", ".join(f"c{k}" for k in range(len(arrays)))
+    return names, selects, f"unnest({', '.join(arrays)}) AS v({aliases})", params
+
+
+def _all_same(values: list) -> bool:
+    first = values[0]
+    return all(v == first and type(v) is type(first) for v in values)
+
+
+def insert_many(
+    session: Session, table: Table, rows: list[dict], *, returning: Sequence[str] = ()
+) -> list[tuple]:
+    """INSERT many rows at once: thousands of ledger rows, scores, trades.
+
+    On PostgreSQL one ``INSERT ... SELECT FROM unnest(array, ...)`` (a
+    statement with tens of thousands of placeholders costs the driver more
+    than the server); elsewhere the driver's executemany.  Every row names
+    the same columns.  With ``returning`` column names, returns those
+    columns of the new rows, in no particular order.
+    """
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        stmt = table.insert()
+        if returning:
+            stmt = stmt.returning(*(table.c[n] for n in returning))
+            return [tuple(r) for r in session.execute(stmt, rows)]
+        session.execute(stmt, rows)
+        return []
+    prep = dialect.identifier_preparer
+    names, selects, source, params = _unnest(dialect, table, rows)
+    sql = (
+        f"INSERT INTO {prep.format_table(table)} ({', '.join(prep.quote(n) for n in names)}) "
+        f"SELECT {', '.join(selects)} FROM {source}"
+    )
+    if returning:
+        sql += " RETURNING " + ", ".join(prep.quote(n) for n in returning)
+        return [tuple(r) for r in session.execute(text(sql), params)]
+    session.execute(text(sql), params)
+    return []
+
+
+def update_many(session: Session, table: Table, key: str, rows: list[dict]) -> None:
+    """UPDATE many rows at once, each matched on column ``key`` and given the other values.
+
+    On PostgreSQL one ``UPDATE ... FROM unnest(...)``; elsewhere executemany.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        stmt = (
+            table.update()
+            .where(table.c[key] == bindparam(f"_{key}"))
+            .values({n: bindparam(f"_{n}") for n in rows[0] if n != key})
+        )
+        session.execute(stmt, [{f"_{n}": v for n, v in row.items()} for row in rows])
+        return
+    prep = dialect.identifier_preparer
+    names, selects, source, params = _unnest(dialect, table, rows)
+    sets = ", ".join(
+        f"{prep.quote(n)} = {expr}" for n, expr in zip(names, selects, strict=True) if n != key
+    )
+    match = selects[names.index(key)]
+    name = prep.format_table(table)
+    sql = f"UPDATE {name} SET {sets} FROM {source} WHERE {name}.{prep.quote(key)} = {match}"
+    session.execute(text(sql), params)

@@ -1,7 +1,7 @@
 """The benchmark floor: the cheapest write and the cheapest page, for bench/ to compare against.
 
-Registered only when FORECAST_BENCH_FLOOR=1 (app.config["BENCH_FLOOR"]).  The
-write goes through the same transaction helper as a trade (BEGIN IMMEDIATE on
+bench/server.py registers it on the app it serves; the shipped package never
+does.  The write goes through the same transaction helper as a trade (BEGIN IMMEDIATE on
 SQLite, retries) and inserts one row into ``bench_floor``, a table of its own
 created on first use and kept out of SQLModel.metadata so migrations and the
 ledger never see it.  The page renders a tiny template through layout.html.
@@ -16,7 +16,7 @@ from forecast.db import get_db, transaction
 from forecast.extensions import csrf
 from forecast.models import utcnow
 
-bp = Blueprint("bench", __name__, url_prefix="/_bench")
+bp = Blueprint("bench", __name__, url_prefix="/_bench", template_folder="templates")
 csrf.exempt(bp)
 
 _CREATE = {

@@ -3,7 +3,7 @@
     python bench/load.py --db sqlite --size small              # starts bench/server.py itself
     python bench/load.py --url http://127.0.0.1:5000 --db ...  # or measures a running server
 
-Measures, in one run against one server (same workers, database and client):
+Measures, in one run against one server (same threads, database and client):
 the floor write (POST /_bench/write), placing a trade through the API, the
 floor page (GET /_bench/page), the question page, the leaderboard page and
 the home page; prints requests/s and p50/p95/p99 latency for each and its
@@ -206,10 +206,10 @@ def postgres_pids() -> list[int]:
 
 @dataclass
 class CpuProbe:
-    """CPU seconds so far, by kind of process: ``server`` (the gunicorn master and its
-    workers; not known for a server this script did not start), ``database`` (this
-    machine's PostgreSQL processes, when the site's database is one of them; SQLite
-    works inside the workers) and ``client`` (this load driver).  Read before and
+    """CPU seconds so far, by kind of process: ``server`` (the server's process; not
+    known for a server this script did not start), ``database`` (this machine's
+    PostgreSQL processes, when the site's database is one of them; SQLite works
+    inside the server) and ``client`` (this load driver).  Read before and
     after each phase's measured part: on a machine whose cores the phase keeps
     busy, a phase's requests/s follows the CPU its requests cost, all three kinds
     together."""
@@ -335,7 +335,7 @@ def free_port() -> int:
 
 
 class Server:
-    """bench/server.py (the site with the floor) with its default workers, rate limits off."""
+    """bench/server.py (the site with the floor) with its default threads, rate limits off."""
 
     def __init__(self, url: str, *, workers: int | None = None, log: Path | None = None) -> None:
         self.port = free_port()
@@ -369,17 +369,13 @@ class Server:
             time.sleep(0.3)
         raise RuntimeError("server did not start")
 
-    def workers(self) -> list[int]:
-        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return [int(p) for p in path.read_text().split()] if path.exists() else []
-
     def pids(self) -> list[int]:
-        """The gunicorn master and its workers."""
-        return [self.proc.pid, *self.workers()]
+        """The server's process (one: serve_app runs requests on threads)."""
+        return [self.proc.pid]
 
     def rss_mb(self) -> dict[int, float]:
         out = {}
-        for pid in self.workers():
+        for pid in self.pids():
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     out[pid] = int(line.split()[1]) / 1024
@@ -491,7 +487,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", default="small", choices=sorted(SIZES))
     ap.add_argument("--tokens-file", type=Path)
     ap.add_argument("--url", help="a running server (else one is started)")
-    ap.add_argument("--workers", type=int, help="gunicorn workers (default: forecast's default)")
+    ap.add_argument("--workers", type=int, help="server threads (default: forecast's default)")
     ap.add_argument("--slug", default="public")
     ap.add_argument("--requests", type=int, default=2000, help="per phase")
     ap.add_argument("--seconds", type=float, default=20, help="per phase")
@@ -540,7 +536,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: the {args.slowest} slowest (start in phase, latency, path)")
         print("\n".join(stats.slowest(args.slowest)))
     if rss:
-        print("RSS per worker (MB): " + ", ".join(f"{v:.0f}" for v in rss.values()))
+        print("RSS of the server (MB): " + ", ".join(f"{v:.0f}" for v in rss.values()))
     if args.json:
         args.json.write_text(
             json.dumps(

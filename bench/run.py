@@ -4,9 +4,9 @@
     python bench/run.py --size company --db postgres --rounds 3
 
 Generates the data when the database is empty (or with --generate), starts
-`forecast serve` with its default workers, the floor on and rate limits off,
+bench/server.py (the site with the floor, as `forecast serve` serves it), rate limits off,
 runs every load phase --rounds times against that one server, reads each
-worker's RSS, stops the server, then times resolving a question with
+server's RSS, stops the server, then times resolving a question with
 min(10,000, players) holders.  Prints one table of medians with each figure
 as a ratio to its floor, and writes it all to bench/out/results_<size>_<db>.json.
 """
@@ -33,6 +33,7 @@ from bench.common import (  # noqa: E402
     top_up_holders,
     warm_cache,
 )
+from forecast.cli import SERVE_THREADS  # noqa: E402
 
 
 def trades_in(url: str) -> int:
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seconds", type=float, default=15, help="per phase and round")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=50)
-    ap.add_argument("--workers", type=int, help="gunicorn workers (default: forecast's default)")
+    ap.add_argument("--workers", type=int, help="server threads (default: forecast's default)")
     ap.add_argument("--phases", default=",".join(load.PHASES))
     ap.add_argument("--slowest", type=int, default=0, help="print each phase's N slowest requests")
     ap.add_argument("--no-resolve", action="store_true")
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
     rounds: list[dict[str, load.Stats]] = []
     try:
         server.wait()
-        result["workers"] = len(server.workers())
+        result["workers"] = args.workers or SERVE_THREADS
         for k in range(args.rounds):
             say(f"round {k + 1} of {args.rounds}")
             rounds.append(
@@ -200,10 +201,10 @@ def main(argv: list[str] | None = None) -> dict:
     out = args.out or OUT / f"results_{args.size}_{kind}.json"
     out.write_text(json.dumps(result, indent=2))
     print(f"\n{args.size} ({', '.join(f'{n:,}' for n in SIZES[args.size])}) on {kind}, ", end="")
-    print(f"{result.get('workers')} workers, {args.concurrency} connections, {args.rounds} rounds")
+    print(f"{result.get('workers')} threads, {args.concurrency} connections, {args.rounds} rounds")
     print(show(result["phases"]))
     if result.get("rss_mb"):
-        print("RSS per worker: " + ", ".join(f"{v:.0f} MB" for v in result["rss_mb"]))
+        print("RSS of the server: " + ", ".join(f"{v:.0f} MB" for v in result["rss_mb"]))
     if "resolution" in result:
         r = result["resolution"]
         print(

@@ -3,7 +3,8 @@
     FORECAST_DATABASE_URL=... python bench/server.py --port 5001 [--workers N]
 
 Migrates and seeds an empty site as `forecast serve` does, registers the floor's
-routes (/_bench/write, /_bench/page) on the app, and serves it.  bench/load.py
+routes (/_bench/write, /_bench/page) on the app, and serves it with the same
+server (forecast.cli.serve_app: one process, --workers threads).  bench/load.py
 starts it; the shipped package never registers the floor.
 """
 
@@ -19,8 +20,7 @@ from flask import Flask  # noqa: E402
 
 from bench import floor  # noqa: E402
 from forecast import create_app  # noqa: E402
-from forecast.cli import prepare_site  # noqa: E402
-from forecast.db import get_db  # noqa: E402
+from forecast.cli import SERVE_THREADS, prepare_site, serve_app  # noqa: E402
 
 
 def bench_app() -> Flask:
@@ -34,26 +34,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=5000)
-    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    ap.add_argument("--workers", type=int, default=SERVE_THREADS, help="threads that run requests")
     args = ap.parse_args(argv)
     app = bench_app()
     with app.app_context():
         prepare_site()
-        get_db().dispose()  # workers open their own connections after the fork
-
-    from gunicorn.app.base import BaseApplication
-
-    class _Server(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{args.host}:{args.port}")
-            self.cfg.set("workers", args.workers)
-            self.cfg.set("graceful_timeout", 5)
-
-        def load(self) -> Flask:
-            return bench_app()
-
-    print(f"Serving on http://{args.host}:{args.port} with {args.workers} workers", flush=True)
-    _Server().run()
+    print(f"Serving on http://{args.host}:{args.port} with {args.workers} threads", flush=True)
+    serve_app(app, host=args.host, port=args.port, workers=args.workers)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ def _statements(app, monkeypatch) -> list[str]:
     def record(conn, cursor, statement, params, context, executemany):  # noqa: ANN001
         if not statement.startswith("BEGIN"):
             seen.append(" ".join(statement.split()))
+
     return seen
 
 

@@ -147,10 +147,18 @@ def close_session(exc: BaseException | None = None) -> None:
 
 
 def transaction(fn: Callable[[Session], T], **kw) -> T:
-    """Run a use case in one write transaction on the app's database."""
-    result = get_db().transaction(fn, **kw)
-    # The request's read session may hold a stale snapshot; start it afresh.
+    """Run a use case in one write transaction on the app's database.
+
+    The request's read session ends its transaction before the write and is read
+    afresh after it.  On SQLite a read transaction still open when the write
+    commits keeps the commit's checkpoint from reaching the end of the
+    write-ahead log, so the log could never start over and every later commit
+    would checkpoint again.
+    """
     s = g.get("db_session")
+    if s is not None:
+        s.rollback()
+    result = get_db().transaction(fn, **kw)
     if s is not None:
         s.rollback()
         s.expire_all()

@@ -146,13 +146,14 @@ def _authenticate() -> None:
     """g.user: the token's account, or None without an Authorization header (401 when bad).
 
     Every API request passes here once, before its view (_before): the token is
-    read in the request's read session, and its use recorded (_touch_token).
+    read in a short session of its own (no read transaction of this request stays
+    open for a write to wait on), and its use recorded (_touch_token).
     """
     g.user = None
     plain = _bearer()
     if plain is None:
         return
-    caller = accounts.api_caller(get_db(), plain, session=get_session())
+    caller = accounts.api_caller(get_db(), plain)
     if caller is None:
         raise Unauthorized("Unknown or revoked API token.")
     g.user = caller

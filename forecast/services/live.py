@@ -7,10 +7,9 @@ import secrets
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, literal_column, select, union_all
+from sqlalchemy import Select, bindparam, func, literal_column, select, union_all
 from sqlmodel import Session
 
-from forecast.db import Prepared
 from forecast.models import Competition, Outcome, Question, Trade, User
 from forecast.services import access, competitions
 from forecast.services.errors import NotFound
@@ -25,7 +24,7 @@ _T, _Q, _U, _O = Trade.__table__, Question.__table__, User.__table__, Outcome.__
 # Each question of the competition with its newest trade's id: one probe of
 # ix_trade_question_id_id per question, however many trades there are.
 _LAST_TRADE = select(func.max(_T.c.id)).where(_T.c.question_id == _Q.c.id).scalar_subquery()
-_MOVED = Prepared(
+_MOVED = (
     select(_Q.c.id, _LAST_TRADE.label("last"))
     .where(_Q.c.competition_id == bindparam("c"), _Q.c.trade_count > 0)
     .order_by(_LAST_TRADE.desc())
@@ -33,7 +32,7 @@ _MOVED = Prepared(
 )
 
 
-def _ticker_statement(n: int) -> Prepared:
+def _ticker_statement(n: int) -> Select:
     """The newest TICKER trades of ``n`` questions (bound as q0..q{n-1}): each question's
     newest from its index, then the TICKER newest of those, with who and what."""
     arms = [
@@ -46,7 +45,7 @@ def _ticker_statement(n: int) -> Prepared:
         for k in range(n)
     ]
     ids = union_all(*arms).subquery() if n > 1 else arms[0].subquery()
-    return Prepared(
+    return (
         select(
             _T.c.id,
             _T.c.created_at,
@@ -88,11 +87,11 @@ class Tick(NamedTuple):
 def latest_trades(session: Session, competition_id: int) -> list[Tick]:
     """The competition's TICKER newest trades, newest first (two statements: the
     questions traded last, then their newest trades)."""
-    moved = _MOVED.rows(session, {"c": competition_id})
+    moved = session.execute(_MOVED, {"c": competition_id}).all()
     if not moved:
         return []
     params = {f"q{k}": qid for k, (qid, _) in enumerate(moved)}
-    rows = _TICKERS[len(moved)].rows(session, params)
+    rows = session.execute(_TICKERS[len(moved)], params).all()
     return [
         Tick(tid, at, qid, shares, cost, float(probs.get(str(oid), 0.0)), user, label, title)
         for tid, at, qid, shares, cost, probs, oid, user, label, title in rows

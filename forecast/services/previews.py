@@ -7,7 +7,6 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
-from forecast.db import Prepared
 from forecast.models import Membership, Position, User
 
 
@@ -17,7 +16,7 @@ class Payout(NamedTuple):
 
 
 _P, _M, _U = Position.__table__, Membership.__table__, User.__table__
-_HOLDERS = Prepared(
+_HOLDERS = (
     select(_U.c.username, _P.c.shares)
     .join(_M, _M.c.id == _P.c.membership_id)
     .join(_U, _U.c.id == _M.c.user_id)
@@ -29,4 +28,4 @@ _HOLDERS = Prepared(
 def payouts_if(session: Session, outcome_id: int) -> list[Payout]:
     """Who resolving to ``outcome_id`` pays, and how much (each winning share pays one
     point, as resolution.resolve books it), most first."""
-    return [Payout(name, shares) for name, shares in _HOLDERS.rows(session, {"o": outcome_id})]
+    return [Payout(name, shares) for name, shares in session.execute(_HOLDERS, {"o": outcome_id})]

@@ -9,7 +9,6 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, func, select
 from sqlmodel import Session
 
-from forecast.db import Prepared
 from forecast.models import Competition, Membership, User, UTCDateTime, utcnow
 from forecast.services import access, competitions, standings
 from forecast.services.errors import Conflict, Forbidden, NotFound
@@ -32,7 +31,7 @@ class RosterRow(NamedTuple):
 
 
 _M, _U = Membership.__table__, User.__table__
-_ROSTER = Prepared(
+_ROSTER = (
     select(
         _M.c.id,
         _M.c.user_id,
@@ -58,8 +57,8 @@ def roster(*, session: Session, user_id: int, competition: Competition) -> list[
     access.require_moderator(session, user_id, competition.id)
     values = standings.open_values(session, competition)
     rows = []
-    for mid, uid, name, role, plays, removed, balance, trades, last, active in _ROSTER.rows(
-        session, {"c": competition.id}
+    for mid, uid, name, role, plays, removed, balance, trades, last, active in session.execute(
+        _ROSTER, {"c": competition.id}
     ):
         worth = balance + values.get(mid, 0)
         rows.append(

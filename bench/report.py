@@ -6,7 +6,7 @@
 
 Each figure is the median over the run's rounds, as a ratio to its floor
 measured in the same run (trades against the floor write, pages against the
-floor page), then the goals of issue 6 checked against them.  Prints only;
+floor page), then the goals (bench/README.md) checked against them.  Prints only;
 it never fails on a missed goal (speed is measured here, not asserted).
 """
 
@@ -25,9 +25,9 @@ from bench.load import cpu_text  # noqa: E402
 ORDER = [("small", "sqlite"), ("small", "pg"), ("company", "sqlite"), ("company", "pg")]
 PAGES = ("question page", "leaderboard", "home page", "projector")
 
-# The goals (issue 6): name, phase or measure, how to read it, the bound.
+# The goals a single run can check (bench/README.md): name, phase, how to read it, the
+# bound.  The trade's goal is against an earlier commit: bench/ab.py measures it.
 GOALS = [
-    ("trades >= 0.7x the floor write (req/s)", "trade (API)", "rps_ratio", ">=", 0.7),
     ("question page p99 <= 3x the floor page", "question page", "p99_ratio", "<=", 3.0),
     ("leaderboard p99 <= 3x the floor page", "leaderboard", "p99_ratio", "<=", 3.0),
     ("projector p99 <= 3x the floor page", "projector", "p99_ratio", "<=", 3.0),
@@ -71,7 +71,7 @@ def table(runs: list[dict]) -> str:
         row(f"{page}: p99 ÷ floor page p99", lambda r, page=page: _ratio(r, page, "p99_ratio"))
         row(f"{page}: req/s ÷ floor page", lambda r, page=page: _ratio(r, page, "rps_ratio"))
     row("non-2xx answers", lambda r: str(sum(p.get("non_2xx", 0) for p in r["phases"])))
-    row("RSS per worker, MB", lambda r: ", ".join(f"{v:.0f}" for v in r.get("rss_mb", [])))
+    row("RSS of the server, MB", lambda r: ", ".join(f"{v:.0f}" for v in r.get("rss_mb", [])))
     row(
         "resolve (undo), s",
         lambda r: (

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-
 from flask import (
     Blueprint,
     abort,
@@ -26,42 +23,6 @@ from forecast.web.competition_forms import CommentForm, ConfirmForm
 bp = Blueprint("comments", __name__)
 
 
-# Each question's comments as read (with the hidden ones for moderators), by database,
-# question and who may see hidden ones, with the question's comments_version and
-# trade_count (the commenters' positions) then, and when: read again when the version
-# moves, or the trade count when there are comments (a question without any has no
-# positions to show), or after COMMENTS_MAX_AGE (what a writer that kept no version
-# did, a server of an older release say, shows within that).  Lists of more than
-# COMMENTS_KEEP_CHARS are not kept: the last COMMENTS_KEPT used take at most about 5 MB.
-_COMMENTS: OrderedDict[tuple, tuple] = OrderedDict()
-COMMENTS_KEPT = 256
-COMMENTS_KEEP_CHARS = 20_000
-COMMENTS_MAX_AGE = 60.0  # seconds
-
-
-def _comments(session, question, moderator: bool) -> list[comments.CommentView]:
-    key = (str(session.get_bind().url), question.id, question.created_at, moderator)
-    version, count, now = question.comments_version, question.trade_count, time.monotonic()
-    hit = _COMMENTS.get(key)
-    if (
-        hit is not None
-        and hit[0] == version
-        and (not hit[3] or hit[1] == count)
-        and now - hit[2] < COMMENTS_MAX_AGE
-    ):
-        _COMMENTS.move_to_end(key)
-        return hit[3]
-    read = comments.comments_for(session, question.id, include_hidden=moderator)
-    if sum(len(c.body) for c in read) > COMMENTS_KEEP_CHARS:
-        _COMMENTS.pop(key, None)
-        return read
-    _COMMENTS[key] = (version, count, now, read)
-    _COMMENTS.move_to_end(key)
-    while len(_COMMENTS) > COMMENTS_KEPT:
-        _COMMENTS.popitem(last=False)
-    return read
-
-
 def comments_context(question) -> dict:
     """What templates/partials/_comments.html needs, for the question page and htmx swaps."""
     session = get_session()
@@ -70,7 +31,7 @@ def comments_context(question) -> dict:
     member = access.membership(session, uid, question.competition_id) is not None
     return {
         "question_id": question.id,
-        "comments": _comments(session, question, moderator),
+        "comments": comments.comments_for(session, question.id, include_hidden=moderator),
         # Forms (and their CSRF tokens) only for those who will see them.
         "comment_form": CommentForm(formdata=None) if member else None,
         "comment_moderator": moderator,

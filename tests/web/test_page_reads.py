@@ -43,98 +43,42 @@ def test_the_api_question_reads_its_competition_once(app, make_question, monkeyp
     assert len(competition_reads) == 1, competition_reads
 
 
-def test_the_comments_are_read_again_only_when_they_or_the_positions_move(
-    app, web, tx, make_user, make_question, buy, monkeypatch
+def test_the_comments_show_what_was_said_hidden_and_traded_at_once(
+    web, tx, make_user, make_question, buy
 ):
-    """A page keeps the comments it read (web.comments._comments) while the question's
-    comments_version and trade_count hold: a comment, a hide and a trade (which moves a
-    commenter's position) each have them read again, and nothing else does; a trade on a
-    question without comments leaves them as they are."""
+    """The comments section is read with the page: a comment, a hide and a trade (which
+    moves a commenter's position) each show on the next view; a moderator sees the
+    hidden comment and no one else does."""
     from forecast.services import comments
-    from forecast.web import comments as comments_web
-    from forecast.web import questions
 
     alice, admin = make_user("alice"), make_user("root", admin=True)
     q = make_question()
     client, (yes, _) = web.client, web.outcomes(q)
-    step = questions._now_step()
 
-    def view() -> tuple[str, int]:
-        monkeypatch.setattr(questions, "_now_step", lambda: step)
-        seen = _statements(app, monkeypatch)
+    def view() -> str:
         page = client.get(f"/questions/{q.id}").get_data(as_text=True)
-        monkeypatch.undo()
         section = page[page.index('<section id="comments"') :]
-        return section[: section.index("</section>")], len([s for s in seen if "FROM comment" in s])
-
-    def afresh() -> str:
-        comments_web._COMMENTS.clear()
-        return view()[0]
+        return section[: section.index("</section>")]
 
     def say(body: str):
         return tx(
             lambda s: comments.add_comment(session=s, user_id=alice.id, question_id=q.id, body=body)
         )
 
-    html, reads = view()
-    assert reads == 1 and "No comments yet" in html
-    buy(alice, q, yes, spend=5)
-    assert view() == (html, 0)  # no comments: no commenter whose position the trade moved
+    assert "No comments yet" in view()
     first = say("YES, the deal closes")
-    html, reads = view()
-    assert reads == 1 and "the deal closes" in html
-    assert view() == (html, 0)  # kept
+    assert "the deal closes" in view()
     say("Regulators will wave it through")
-    html, reads = view()
-    assert reads == 1 and "wave it through" in html and html == afresh()
+    assert "wave it through" in view()
     tx(lambda s: comments.set_hidden(session=s, user_id=admin.id, comment_id=first.id))
-    html, reads = view()
-    assert reads == 1 and "the deal closes" not in html and html == afresh()
-    held = html
+    held = view()
+    assert "the deal closes" not in held
     buy(alice, q, yes, spend=50)  # alice's position, shown beside her comment, grows
-    html, reads = view()
-    assert reads == 1 and html != held and html == afresh()
-    assert view() == (html, 0)
-    # A moderator sees the hidden comment; what was read for them is never shown to others.
+    assert view() != held
     web.login(admin)
-    moderated, reads = view()
-    assert reads == 1 and "the deal closes" in moderated
+    assert "the deal closes" in view()
     web.logout()
-    assert view() == (html, 0)
-
-
-def test_comments_written_without_a_version_show_within_a_minute(
-    app, db, web, tx, make_user, make_question, monkeypatch
-):
-    """A writer that counts no comments_version (a server of an older release during an
-    upgrade) shows once the kept comments are COMMENTS_MAX_AGE old; a list longer than
-    COMMENTS_KEEP_CHARS is read on every view."""
-    import time
-
-    from forecast.models import Comment
-    from forecast.services import comments
-    from forecast.web import comments as comments_web
-
-    alice = make_user("alice")
-    q = make_question()
-    client = web.client
-    tx(lambda s: comments.add_comment(session=s, user_id=alice.id, question_id=q.id, body="first"))
-
-    def page() -> str:
-        return client.get(f"/questions/{q.id}").get_data(as_text=True)
-
-    assert "first" in page()
-    with db.session() as s:  # as an older release writes it: no comments_version counted
-        s.add(Comment(question_id=q.id, user_id=alice.id, body="from the old server"))
-        s.commit()
-    assert "from the old server" not in page()  # kept
-    later = time.monotonic() + comments_web.COMMENTS_MAX_AGE
-    monkeypatch.setattr(comments_web.time, "monotonic", lambda: later)
-    assert "from the old server" in page()
-    monkeypatch.setattr(comments_web, "COMMENTS_KEEP_CHARS", 10)
-    comments_web._COMMENTS.clear()
-    page()
-    assert not comments_web._COMMENTS  # too long to keep
+    assert "the deal closes" not in view()
 
 
 def _chart(html: str) -> str:

@@ -21,7 +21,9 @@ def mode_of(value: object) -> str:
     return value if value in MODES else "buy"
 
 
-class RegisterForm(FlaskForm):
+class NewAccountForm(FlaskForm):
+    """A new account's name and password, typed twice (register, and join by link)."""
+
     username = StringField(
         "Username",
         validators=[DataRequired(message="Choose a username.")],
@@ -39,12 +41,20 @@ class RegisterForm(FlaskForm):
             EqualTo("password", message="The two passwords are not the same."),
         ],
     )
+
+
+class RegisterForm(NewAccountForm):
     next = HiddenField()
 
 
-class LoginForm(FlaskForm):
+class CredentialsForm(FlaskForm):
+    """An existing account's name and password (log in, and join by link)."""
+
     username = StringField("Username", validators=[DataRequired(message="Enter your username.")])
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
+
+
+class LoginForm(CredentialsForm):
     remember = BooleanField("Keep me logged in on this device")
     next = HiddenField()
 

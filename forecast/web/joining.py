@@ -6,9 +6,7 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user
-from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo
+from wtforms import HiddenField, StringField
 
 from forecast.db import get_session, transaction
 from forecast.market.money import fmt
@@ -16,35 +14,17 @@ from forecast.models import Competition
 from forecast.services import accounts, competitions, roster
 from forecast.services.competitions import PUBLIC_SLUG
 from forecast.services.errors import DomainError
+from forecast.web.forms import CredentialsForm, NewAccountForm
 
 
-class NewAccountJoinForm(FlaskForm):
+class NewAccountJoinForm(NewAccountForm):
     account = HiddenField(default="new")
     code = StringField("Join code")
-    username = StringField(
-        "Username",
-        validators=[DataRequired(message="Choose a username.")],
-        description="3-40 letters, digits, dots, dashes or underscores. Others see it.",
-    )
-    password = PasswordField(
-        "Password",
-        validators=[DataRequired(message="Choose a password.")],
-        description="At least 8 characters.",
-    )
-    confirm = PasswordField(
-        "Password again",
-        validators=[
-            DataRequired(message="Type the password again."),
-            EqualTo("password", message="The two passwords are not the same."),
-        ],
-    )
 
 
-class LoginJoinForm(FlaskForm):
+class LoginJoinForm(CredentialsForm):
     account = HiddenField(default="existing")
     code = StringField("Join code")
-    username = StringField("Username", validators=[DataRequired(message="Enter your username.")])
-    password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
 
 
 def login_key() -> str:

@@ -26,6 +26,10 @@ from forecast.models import (
 _LEDGER = LedgerEntry.__table__
 _WALLET = Membership.__table__
 _MAKER = Question.__table__
+# The ledger rows go in as an executemany of one statement (SQLAlchemy sends them as
+# one multi-row INSERT and compiles it once), never as .values(rows), which builds and
+# compiles a new statement for each call.
+_INSERT_LEDGER = insert(_LEDGER)
 
 
 def grant(session: Session, member: Membership, amount: int) -> None:
@@ -71,7 +75,7 @@ def transfer(
         action_id,
         utcnow(),
     )
-    session.execute(insert(_LEDGER).values(rows))
+    session.execute(_INSERT_LEDGER, rows)
 
 
 def _rows(
@@ -149,7 +153,7 @@ def book_trade(
             None,
             params["now"],
         )
-        session.execute(insert(_LEDGER).values(rows))
+        session.execute(_INSERT_LEDGER, rows)
     session.execute(_TRADE_WALLET, params)
     session.execute(_TRADE_MAKER, params)
     return trade_id
@@ -213,7 +217,7 @@ def transfer_many(
         return
     session.flush()
     session.execute(
-        insert(_LEDGER),
+        _INSERT_LEDGER,
         _rows(question.competition_id, question.id, items, kind, None, action_id, utcnow()),
     )
     session.execute(

@@ -230,7 +230,9 @@ _LOCK_QUESTION = (
     .with_for_update(of=_Q)
 )
 # The outcomes with the caller's positions, read once both locks are held: only a
-# trade on the question changes them, and it holds the question locked.
+# trade on the question changes them, and it holds the question locked.  A statement
+# of its own: on PostgreSQL a statement reads what was committed when it began, so
+# outcomes joined into the lock above would be read as they were before its wait.
 _OUTCOMES = (
     select(_O.c.id, _O.c.label, _O.c.q, _P.c.id, _P.c.shares)
     .outerjoin(_P, and_(_P.c.outcome_id == _O.c.id, _P.c.membership_id == bindparam("mid")))

@@ -63,19 +63,27 @@ def _now_step() -> datetime:
     return now - timedelta(seconds=now.second % NOW_STEP)
 
 
-def _chart(question: Question, outcomes: list, status: str) -> Markup:
-    """The probability history chart, drawn once per trade on the question (and once a
-    minute while it is open, as its line runs to now) for every viewer."""
+def _shared(question: Question, outcomes: list, status: str) -> dict:
+    """The chart and the recent trades, the same for every viewer, rendered
+    (partials/_chart.html shows ``chart`` and ``latest``, partials/_recent_trades.html
+    ``trades``).
+
+    Kept in the app's cache per question, drawn again after each trade on it and
+    once a minute while it is open (its chart runs to now, and the trades say how
+    long ago they were).
+    """
     now = _now_step()
     end = question.resolved_at if question.status in ("resolved", "cancelled") else None
     end = end or (min(question.close_at, now) if status != "open" else now)
     labels = [o.label for o in outcomes]
 
-    def draw() -> Markup:
+    def draw() -> dict:
+        session = get_session()
+        recent = reads.recent_trades(session, question, labels={o.id: o.label for o in outcomes})
         start, seconds, lines = history.history_columns(
-            get_session(), question, [o.id for o in outcomes], max_points=charts.MAX_POINTS
+            session, question, [o.id for o in outcomes], max_points=charts.MAX_POINTS
         )
-        return charts.history_chart_columns(
+        chart = charts.history_chart_columns(
             labels,
             start,
             seconds,
@@ -84,9 +92,16 @@ def _chart(question: Question, outcomes: list, status: str) -> Markup:
             end_label="now" if status == "open" else None,
             title=f"Probability history: {question.title}",
         )
+        at = utcnow()
+        trades = render_template("partials/_trade_list.html", recent_trades=recent, now=at)
+        return {
+            "chart": chart,
+            "latest": relative(recent[0]["at"], at) if recent else None,  # "2 minutes ago"
+            "trades": Markup(trades),
+        }
 
     version = (question.trade_count, status, end, question.title, tuple(labels))
-    return cached(("chart", question.id), draw, version=version)
+    return cached(("history", question.id), draw, version=version)
 
 
 def _market(question: Question, comp: Competition, outcomes: list) -> dict:
@@ -123,14 +138,8 @@ def _settled(question: Question, positions: list[dict]) -> dict | None:
 
 
 def _history(question: Question, outcomes: list, status: str) -> dict:
-    """The chart and the recent trades (partials/_chart.html, partials/_recent_trades.html)."""
-    recent = reads.recent_trades(get_session(), question, labels={o.id: o.label for o in outcomes})
-    return {
-        "chart": _chart(question, outcomes, status),
-        "latest": relative(recent[0]["at"]) if recent else None,  # "2 minutes ago"
-        "recent_trades": recent,
-        "now": utcnow(),
-    }
+    """The chart and the recent trades (see _shared), and the time now for the page."""
+    return {**_shared(question, outcomes, status), "now": utcnow()}
 
 
 def _panel(

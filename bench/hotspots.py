@@ -113,7 +113,7 @@ def leaderboard_compute(url: str) -> None:
             standings._version(s, comp, None)
             checked = time.perf_counter() - t
             t = time.perf_counter()
-            rows = standings._rank(s, comp, "net_worth", None)
+            rows = standings._rank(s, comp, "net_worth", None, ())
             compute = time.perf_counter() - t
             t = time.perf_counter()
             standings.open_values(s, comp)

@@ -9,7 +9,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlmodel import Session
 
 from forecast.cache import cached
@@ -52,12 +52,14 @@ class Standing(NamedTuple):
 
 class Standings(list):
     """Standing rows in rank order.  ``as_of``: when they were computed (UTC), or when
-    the competition ended for ``final`` standings."""
+    the competition ended for ``final`` standings.  ``version``: what they were computed
+    at (:func:`_version`), for what is cached with them (the leaderboard's rows)."""
 
-    def __init__(self, rows: list[Standing], as_of: datetime, *, final: bool):
+    def __init__(self, rows: list[Standing], as_of: datetime, *, final: bool, version=None):
         super().__init__(rows)
         self.as_of = as_of
         self.final = final
+        self.version = version
 
     def of_user(self, user_id: int) -> Standing | None:
         """The user's line, if the user is a member."""
@@ -80,7 +82,7 @@ def leaderboard(session: Session, comp: Competition, *, by: str = "net_worth") -
     version = _version(session, comp, ended)
     return cached(
         ("standings", comp.id, by),
-        lambda: _rank(session, comp, by, ended),
+        lambda: _rank(session, comp, by, ended, version),
         version=version,
     )
 
@@ -97,21 +99,25 @@ def _version(session: Session, comp: Competition, ended: datetime | None) -> tup
     """
     if ended is not None:
         return ("final", ended)
-    trades = select(func.coalesce(func.sum(_Q.trade_count), 0)).where(_Q.competition_id == comp.id)
-    actions = select(func.count()).where(ModeratorAction.__table__.c.competition_id == comp.id)
-    row = session.execute(
-        select(
-            select(Competition.__table__.c.member_count)
-            .where(Competition.__table__.c.id == comp.id)
-            .scalar_subquery(),
-            trades.scalar_subquery(),
-            actions.scalar_subquery(),
-        )
-    ).one()
+    row = session.execute(_VERSION, {"cid": comp.id}).one()
     return (*row, comp.starting_balance)
 
 
-def _rank(session: Session, comp: Competition, by: str, ended: datetime | None) -> Standings:
+_C = Competition.__table__.c
+_VERSION = select(
+    select(_C.member_count).where(_C.id == bindparam("cid")).scalar_subquery(),
+    select(func.coalesce(func.sum(_Q.trade_count), 0))
+    .where(_Q.competition_id == bindparam("cid"))
+    .scalar_subquery(),
+    select(func.count())
+    .where(ModeratorAction.__table__.c.competition_id == bindparam("cid"))
+    .scalar_subquery(),
+)
+
+
+def _rank(
+    session: Session, comp: Competition, by: str, ended: datetime | None, version: tuple
+) -> Standings:
     """Every member's line, ranked; with ``ended``, as the competition stood then.
 
     As of an end, the points that moved after it (payouts, refunds and
@@ -170,7 +176,7 @@ def _rank(session: Session, comp: Competition, by: str, ended: datetime | None) 
     else:
         lines.sort(key=lambda s: (-s[3], s[-1], s[2]))
     rows = [Standing(k, *line) for k, line in enumerate(lines, 1)]
-    return Standings(rows, ended or utcnow(), final=ended is not None)
+    return Standings(rows, ended or utcnow(), final=ended is not None, version=version)
 
 
 def standing_json(s: Standing) -> dict:

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, get_template_attribute, request
+from markupsafe import Markup
 
+from forecast.cache import cached
 from forecast.db import get_session
+from forecast.models import Competition
 from forecast.services import access
+from forecast.services.standings import Standings
 from forecast.services.standings import leaderboard as competition_standings
 from forecast.web.lookups import page_of, uid, viewable_competition
 from forecast.web.render import render
@@ -36,6 +40,7 @@ def leaderboard(slug: str):
         "partials/_leaderboard.html",
         competition=comp,
         standings=shown,
+        rows=_rows(comp, standings, by, page),
         mine=mine,
         players=len(standings),
         page_no=page,
@@ -47,3 +52,16 @@ def leaderboard(slug: str):
         by=by,
         moderator=access.is_moderator(get_session(), me, comp.id),  # the CSV link
     )
+
+
+def _rows(comp: Competition, standings: Standings, by: str, page: int) -> list[Markup]:
+    """The page's lines as rendered for any viewer (the viewer's own is rendered again,
+    marked), in the app's cache at the standings' version: a hundred lines are most
+    of what the page costs, and they change only with the standings."""
+    shown = standings[(page - 1) * LEADERBOARD_PAGE : page * LEADERBOARD_PAGE]
+
+    def render_rows() -> list[Markup]:
+        row = get_template_attribute("partials/_standing_row.html", "standing_row")
+        return [row(s, None, by, comp) for s in shown]
+
+    return cached(("leaderboard", comp.id, by, page), render_rows, version=standings.version)

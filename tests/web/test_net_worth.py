@@ -137,7 +137,7 @@ def test_the_leaderboard_is_cached_until_a_trade_and_then_exact(app, db, tx, one
         second = standings.leaderboard(s, comp)
         assert second is not first
         assert second.of_user(one_click.rival.id).trades == 1
-        fresh = standings._rank(s, comp, "net_worth", None)
+        fresh = standings._rank(s, comp, "net_worth", None, ())
         assert list(fresh) == list(second)
 
 

@@ -271,7 +271,9 @@ def test_leaderboard_page_fragment_and_tie_break(web, make_user, make_question, 
     assert r.status_code == 200 and "<html" in html
     assert "ties go to whoever got there first: the earlier last trade" in html.lower()
     assert 'hx-trigger="every 5s"' in html and 'hx-get="/c/public/leaderboard"' in html
-    rows = re.findall(r"<tr[^>]*>\s*<td class=\"num rank\">(\d+)</td>\s*<td>(?:<a [^>]*>)?(\w+)", html)
+    rows = re.findall(
+        r"<tr[^>]*>\s*<td class=\"num rank\">(\d+)</td>\s*<td>(?:<a [^>]*>)?(\w+)", html
+    )
     assert [int(rank) for rank, _ in rows] == [1, 2, 3]
     assert {name for _, name in rows} == {"alice", "bob", "carol"}
     assert 'class="me" aria-current="true"' in html

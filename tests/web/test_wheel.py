@@ -49,9 +49,7 @@ def test_installed_wheel_serves_pages_css_and_htmx(tmp_path):
     (wheel,) = dist.glob("forecast-*.whl")
 
     names = set(zipfile.ZipFile(wheel).namelist())
-    packages = {
-        str(p.parent.relative_to(ROOT)) for p in (ROOT / "forecast").rglob("__init__.py")
-    }
+    packages = {str(p.parent.relative_to(ROOT)) for p in (ROOT / "forecast").rglob("__init__.py")}
     assert {p for p in packages if f"{p}/__init__.py" not in names} == set(), (
         "a package under forecast/ is missing from pyproject.toml's [tool.setuptools] packages"
     )

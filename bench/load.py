@@ -4,12 +4,14 @@
     python bench/load.py --url http://127.0.0.1:5000 --db ...  # or measures a running server
 
 Measures, in one run against one server (same threads, database and client):
-the floor write (POST /_bench/write), placing a trade through the API, the
-floor page (GET /_bench/page), the question page, the leaderboard page and
-the home page; prints requests/s and p50/p95/p99 latency for each and its
-ratio to its floor (trades against the floor write, pages against the floor
-page).  The server must be bench/server.py (the site with the floor's routes)
-with FORECAST_RATELIMIT=off (this script starts it so).
+the floor write (POST /_bench/write), placing a trade through the API, placing
+one through the question page's form as a browser without JavaScript does
+(players logged in through the login form first), the floor page (GET
+/_bench/page), the question page, the leaderboard page and the home page;
+prints requests/s and p50/p95/p99 latency for each and its ratio to its floor
+(trades against the floor write, pages against the floor page).  The server
+must be bench/server.py (the site with the floor's routes) with
+FORECAST_RATELIMIT=off (this script starts it so).
 
 The database is read directly once, to learn the open questions, their
 outcomes and which token holders still have points to spend.
@@ -250,6 +252,10 @@ class Target:
     slug: str
     questions: list[tuple[int, list[int]]]  # (question id, outcome ids)
     tokens: list[str]
+    usernames: list[str] = field(default_factory=list)  # the token holders', in order
+    # Logged-in browser sessions of token holders: (Cookie header, CSRF token), made
+    # by log_in before the form phase.
+    browsers: list[tuple[str, str]] = field(default_factory=list)
 
 
 def read_target(url: str, tokens_file: Path, slug: str, min_balance: float) -> Target:
@@ -283,8 +289,51 @@ def read_target(url: str, tokens_file: Path, slug: str, min_balance: float) -> T
     questions: dict[int, list[int]] = {}
     for qid, oid in rows:
         questions.setdefault(qid, []).append(oid)
-    tokens = [t["token"] for t in data["tokens"] if t["username"] in rich]
-    return Target(slug, list(questions.items()), tokens)
+    holders = [t for t in data["tokens"] if t["username"] in rich]
+    return Target(
+        slug,
+        list(questions.items()),
+        [t["token"] for t in holders],
+        [t["username"] for t in holders],
+    )
+
+
+BROWSERS = 50  # token holders logged in for the form phase
+PASSWORD = "bench-password"  # every generated player's (bench/bulk.py)
+
+
+def log_in(host: str, port: int, target: Target, n: int = BROWSERS) -> None:
+    """Log up to ``n`` token holders in through the login form, as a browser does, and
+    keep each session's cookie and the CSRF token its pages carry (target.browsers)."""
+    import re
+    from urllib.parse import urlencode
+
+    def cookie(data: bytes, had: str = "") -> str:
+        found = re.search(rb"Set-Cookie: (session=[^;]*)", data, re.I)
+        return found.group(1).decode() if found else had
+
+    def csrf(data: bytes) -> str:
+        return (
+            re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', data).group(1).decode()
+        )
+
+    async def one_browser(username: str) -> tuple[str, str]:
+        _, page = await _one(host, port, ("GET", "/login", {}, b""))
+        jar = cookie(page)
+        form = urlencode({"username": username, "password": PASSWORD, "csrf_token": csrf(page)})
+        headers = {"Cookie": jar, "Content-Type": "application/x-www-form-urlencoded"}
+        status, done = await _one(host, port, ("POST", "/login", headers, form.encode()))
+        if status != 303:
+            raise RuntimeError(f"log in as {username}: {status}")
+        jar = cookie(done, jar)
+        qid = target.questions[0][0]
+        _, page = await _one(host, port, ("GET", f"/questions/{qid}", {"Cookie": jar}, b""))
+        return cookie(page, jar), csrf(page)  # the page's CSRF token is in its new cookie
+
+    async def all_browsers() -> list[tuple[str, str]]:
+        return list(await asyncio.gather(*(one_browser(u) for u in target.usernames[:n])))
+
+    target.browsers = asyncio.run(all_browsers())
 
 
 def requests_for(target: Target, host: str, port: int, seed: int = 7) -> dict[str, Callable]:
@@ -298,9 +347,26 @@ def requests_for(target: Target, host: str, port: int, seed: int = 7) -> dict[st
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         return ("POST", f"/api/v1/questions/{qid}/trades", headers, body)
 
+    def form_trade(k: int) -> Request:
+        """The trade form as a browser without JavaScript posts it (answered 303)."""
+        from urllib.parse import urlencode
+
+        qid, outcomes = target.questions[rng.randrange(len(target.questions))]
+        jar, csrf = target.browsers[k % len(target.browsers)]
+        fields = {
+            "csrf_token": csrf,
+            "mode": "buy",
+            "outcome": rng.choice(outcomes),
+            "spend": TRADE_SPEND,
+            "idempotency_key": f"bench-{os.getpid()}-{time.time_ns()}-{k}",
+        }
+        headers = {"Cookie": jar, "Content-Type": "application/x-www-form-urlencoded"}
+        return ("POST", f"/questions/{qid}/trade", headers, urlencode(fields).encode())
+
     return {
         "floor write": lambda k: ("POST", "/_bench/write", {}, b""),
         "trade (API)": trade,
+        "trade (form)": form_trade,
         "floor page": lambda k: ("GET", "/_bench/page", {}, b""),
         "question page": lambda k: ("GET", f"/questions/{q_ids[k % len(q_ids)]}", {}, b""),
         "leaderboard": lambda k: ("GET", f"/c/{target.slug}/leaderboard", {}, b""),
@@ -320,6 +386,7 @@ MIN_BALANCE = 5.0
 
 FLOOR_OF = {
     "trade (API)": "floor write",
+    "trade (form)": "floor write",
     "question page": "floor page",
     "leaderboard": "floor page",
     "home page": "floor page",
@@ -408,9 +475,11 @@ def measure(
     makers = requests_for(target, host, port)
     out: dict[str, Stats] = {}
     for name in phases:
-        if name == "trade (API)" and not target.tokens:
-            progress("trade (API): skipped, no token holder has points left")
+        if name.startswith("trade") and not target.tokens:
+            progress(f"{name}: skipped, no token holder has points left")
             continue
+        if name == "trade (form)" and not target.browsers:
+            log_in(host, port, target)
         progress(f"{name}: up to {requests} requests or {seconds:g}s, {concurrency} connections")
         with _no_collections():
             out[name] = asyncio.run(
@@ -441,11 +510,17 @@ def _no_collections() -> Iterator[None]:
         gc.enable()
 
 
+def answered(status: int) -> bool:
+    """A status that means the request did what it asked: 2xx, or the 303 a form POST
+    answers with."""
+    return 200 <= status < 300 or status == 303
+
+
 def report(results: dict[str, Stats]) -> str:
     rows = []
     for name, s in results.items():
         floor = results.get(FLOOR_OF.get(name, ""))
-        ok = sum(v for k, v in s.statuses.items() if 200 <= k < 300)
+        ok = sum(v for k, v in s.statuses.items() if answered(k))
         codes = ",".join(f"{k}:{v}" for k, v in sorted(s.statuses.items()))
         r_rps = f"{s.rps / floor.rps:.2f}x" if floor and floor.rps else ""
         r_p99 = f"{s.pct(99) / floor.pct(99):.2f}x" if floor and floor.latencies else ""
@@ -464,7 +539,7 @@ def report(results: dict[str, Stats]) -> str:
                 codes,
             ]
         )
-    header = ["phase", "reqs", "2xx", "req/s", "p50 ms", "p95 ms", "p99 ms"]
+    header = ["phase", "reqs", "ok", "req/s", "p50 ms", "p95 ms", "p99 ms"]
     header += ["req/s vs floor", "p99 vs floor", CPU_HEADER, "statuses"]
     return table(rows, header)
 

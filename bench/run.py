@@ -76,7 +76,7 @@ def summarise(rounds: list[dict[str, load.Stats]]) -> list[dict]:
             "phase": name,
             "floor": floor_name,
             "requests": sum(s.requests for s in runs),
-            "non_2xx": sum(v for s in runs for k, v in s.statuses.items() if not 200 <= k < 300),
+            "non_2xx": sum(v for s in runs for k, v in s.statuses.items() if not load.answered(k)),
             "rps": statistics.median(s.rps for s in runs),
             "p50_ms": statistics.median(s.pct(50) for s in runs),
             "p95_ms": statistics.median(s.pct(95) for s in runs),

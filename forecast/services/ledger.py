@@ -200,17 +200,19 @@ def transfer_many(
     question: Question,
     amounts: Mapping[int, int],
     kind: str,
-    action_id: int | None = None,
+    action_id: int,
 ) -> None:
-    """:func:`transfer` to many members at once: ``amounts`` maps membership id -> to_member.
+    """:func:`transfer` to many members at once, for the moderator action ``action_id``:
+    ``amounts`` maps membership id -> to_member.
 
     A row per member, in ascending member id, and one row for the market
     maker, their sum negated (so the movement still sums to zero, and the
-    question's cash is still the sum of its rows): a resolution pays every
-    holder, so the rows go in one executemany INSERT and the balances in one
-    executemany UPDATE, never an object per holder.  Zero amounts
-    book nothing.  Membership objects already loaded in the session are
-    expired so they re-read the new balance.
+    question's cash is still the sum of its rows).  A resolution pays every
+    holder, so the rows go in as one executemany INSERT and every wallet
+    moves by its row in one UPDATE joined to the action's rows, never an
+    object or a statement per holder.  Zero amounts book nothing.
+    Membership objects already loaded in the session are expired so they
+    re-read the new balance.
     """
     items = sorted((mid, amount) for mid, amount in amounts.items() if amount != 0)
     if not items:
@@ -220,15 +222,22 @@ def transfer_many(
         _INSERT_LEDGER,
         _rows(question.competition_id, question.id, items, kind, None, action_id, utcnow()),
     )
-    session.execute(
-        update(_WALLET)
-        .where(_WALLET.c.id == bindparam("mid"))
-        .values(balance=_WALLET.c.balance + bindparam("amount")),
-        [{"mid": mid, "amount": amount} for mid, amount in items],
-    )
+    session.execute(_MOVE_BY_ACTION, {"aid": action_id})
     question.mm_cash -= sum(amount for _, amount in items)
     session.add(question)
     paid = {mid for mid, _ in items}
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Membership) and obj.id in paid:
             session.expire(obj)
+
+
+# Each wallet with a row of the action moves by that row's amount (a member has one row
+# in an action): UPDATE ... FROM on both databases.
+_MOVE_BY_ACTION = (
+    update(_WALLET)
+    .where(
+        _WALLET.c.id == _LEDGER.c.membership_id,
+        _LEDGER.c.action_id == bindparam("aid"),
+    )
+    .values(balance=_WALLET.c.balance + _LEDGER.c.amount)
+)

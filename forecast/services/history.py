@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlmodel import Session
 
 from forecast.market.lmsr import prices
@@ -41,36 +41,37 @@ def _points(session: Session, question: Question, max_points: int | None) -> lis
     outcomes = outcomes_of(session, question.id)
     opening = prices([o.q0 for o in outcomes], question.liquidity)
     points = [(question.created_at, {str(o.id): p for o, p in zip(outcomes, opening, strict=True)})]
-    stmt = select(_T.created_at, _T.probabilities).where(_T.question_id == question.id)
     if max_points is not None and question.trade_count >= max(max_points, 3):
-        stmt = stmt.where(_T.id.in_(_sampled_trade_ids(session, question.id, max_points - 1)))
-    points.extend(tuple(row) for row in session.execute(stmt.order_by(_T.id)))
+        rows = session.execute(_SAMPLE, {"q": question.id, "n": max_points - 1})
+    else:
+        rows = session.execute(
+            select(_T.created_at, _T.probabilities)
+            .where(_T.question_id == question.id)
+            .order_by(_T.id)
+        )
+    points.extend(tuple(row) for row in rows)
     return points
 
 
-def _sampled_trade_ids(session: Session, question_id: int, n: int) -> list[int]:
-    """About ``n`` of the question's trade ids spread evenly by id, the first and last included.
-
-    One statement: an index seek per target id for the first trade at or after it.
+# About n of the question's trades spread evenly by id, the first and the last included:
+# for each of n evenly spaced ids from its first trade's to its last's, the first trade
+# at or after it (an index seek each, through (question_id, id)), n at least 2.
+_SAMPLE = text(
     """
-    mine = _T.question_id == question_id
-    first, last = session.execute(
-        select(
-            select(func.min(_T.id)).where(mine).scalar_subquery(),
-            select(func.max(_T.id)).where(mine).scalar_subquery(),
-        )
-    ).one()
-    if first is None:
-        return []
-    n = max(n, 2)
-    targets = [first + (last - first) * k // (n - 1) for k in range(n - 1)]
-    # One index seek per target; written as SQL text, as building hundreds of Core
-    # subqueries costs far more than running them.
-    seek = "(SELECT id FROM trade WHERE question_id = :q AND id >= :x{k} ORDER BY id LIMIT 1)"
-    stmt = text("SELECT " + ", ".join(seek.format(k=k) for k in range(len(targets))))
-    params = {"q": question_id, **{f"x{k}": x for k, x in enumerate(targets)}}
-    found = session.execute(stmt, params).one()
-    return sorted({i for i in found if i is not None} | {last})
+    WITH RECURSIVE
+      bounds(lo, hi) AS (SELECT min(id), max(id) FROM trade WHERE question_id = :q),
+      k(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM k WHERE x < :n - 1)
+    SELECT created_at, probabilities FROM trade WHERE id IN (
+      SELECT (
+        SELECT id FROM trade
+        WHERE question_id = :q AND id >= bounds.lo + (bounds.hi - bounds.lo) * k.x / (:n - 1)
+        ORDER BY id LIMIT 1
+      )
+      FROM bounds, k
+    )
+    ORDER BY id
+    """
+).columns(_T.created_at, _T.probabilities)
 
 
 def history_columns(

@@ -27,25 +27,39 @@ class Cache:
 
     def __init__(self, maxsize: int = MAXSIZE) -> None:
         self._lru: LRUCache = LRUCache(maxsize)
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._computing: set[tuple[Hashable, Hashable]] = set()
 
     def get(self, key: Hashable, compute: Callable[[], T], version: Hashable = None) -> T:
         """The value kept under ``key`` at ``version``, or ``compute()``'s result, kept
         under it in place of any other version's.
 
-        Two requests that miss at once both compute; the value is the same.
+        One thread computes a missing value while others that want the same key and
+        version wait for it: a cold leaderboard asked for by every thread at once is
+        computed once, not once a thread (each holding its own copy of the work).
         """
-        with self._lock:
-            kept = self._lru.get(key)
-        if kept is not None and kept[0] == version:
-            return kept[1]
-        value = compute()
-        with self._lock:
-            self._lru[key] = (version, value)
+        wanted = (key, version)
+        with self._changed:
+            while True:
+                kept = self._lru.get(key)
+                if kept is not None and kept[0] == version:
+                    return kept[1]
+                if wanted not in self._computing:
+                    self._computing.add(wanted)
+                    break
+                self._changed.wait()
+        try:
+            value = compute()
+            with self._changed:
+                self._lru[key] = (version, value)
+        finally:
+            with self._changed:
+                self._computing.discard(wanted)
+                self._changed.notify_all()
         return value
 
     def clear(self) -> None:
-        with self._lock:
+        with self._changed:
             self._lru.clear()
 
     def __len__(self) -> int:

@@ -39,3 +39,60 @@ def test_cached_uses_the_apps_cache_and_computes_without_an_app(app):
         assert cached(("k",), lambda: 1) == 1
         assert cached(("k",), lambda: 2) == 1
     assert len(app.extensions["forecast_cache"]) == 1
+
+
+def test_threads_that_miss_the_same_version_at_once_compute_it_once():
+    """A cold leaderboard asked for by every server thread at once is computed once."""
+    import threading
+
+    cache, calls, started, release = Cache(), [], threading.Event(), threading.Event()
+
+    def compute():
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return "standings"
+
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.get("s", compute, version=7)))
+        for _ in range(6)
+    ]
+    threads[0].start()
+    assert started.wait(5)
+    for t in threads[1:]:
+        t.start()
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert results == ["standings"] * 6
+    assert calls == [1]
+
+
+def test_a_computation_that_fails_lets_the_next_caller_compute():
+    import threading
+
+    cache, started, release = Cache(), threading.Event(), threading.Event()
+
+    def fail():
+        started.set()
+        release.wait(5)
+        raise RuntimeError("database went away")
+
+    errors, results = [], []
+
+    def first():
+        try:
+            cache.get("s", fail, version=1)
+        except RuntimeError as e:
+            errors.append(e)
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert started.wait(5)
+    b = threading.Thread(target=lambda: results.append(cache.get("s", lambda: "ok", version=1)))
+    b.start()
+    release.set()
+    a.join(5)
+    b.join(5)
+    assert len(errors) == 1 and results == ["ok"]

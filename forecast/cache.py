@@ -1,10 +1,12 @@
 """The app's one cache: a bounded LRU of results that are expensive to compute.
 
-It holds only what costs real work to build again: a question's chart and card
-(by the question's id, at its trade count) and a competition's standings (at
-what changes them; see services/standings.py).  An entry is kept under its key
-with the version it was computed at: a different version is computed again and
-replaces it, so nothing is ever invalidated by hand and one thing holds one
+It holds only what costs real work to build again: a question's history and
+recent trades (by the question's id, at its trade count) and their drawing (at
+the minute too; web/questions.py), each question's holder values (at its trade
+count), a competition's standings (at what changes them; services/standings.py)
+and its leaderboard's lines (web/leaderboard.py).  An entry is kept under its
+key with the version it was computed at: a different version is computed again
+and replaces it, so nothing is ever invalidated by hand and one thing holds one
 entry.  The least recently used entries fall out.
 """
 

@@ -12,13 +12,14 @@ from markupsafe import Markup, escape
 from forecast.cache import cached
 from forecast.db import get_session, transaction
 from forecast.models import Question, utcnow
-from forecast.services import access, history, live, reads
+from forecast.services import access, live, reads
 from forecast.services.competitions import PUBLIC_SLUG, effective_status
 from forecast.services.questions import effective_status as question_status
 from forecast.services.questions import outcome_rows
 from forecast.services.standings import leaderboard
 from forecast.web import charts
 from forecast.web.competition_forms import ConfirmForm
+from forecast.web.questions import history_of
 from forecast.web.render import render
 
 bp = Blueprint("live", __name__)
@@ -65,9 +66,7 @@ def _moved(session, comp, ticks: list[live.Tick]) -> dict | None:
     labels = [o.label for o in outcomes]
 
     def draw() -> Markup:
-        start, seconds, lines = history.history_columns(
-            session, question, [o.id for o in outcomes], max_points=charts.MAX_POINTS
-        )
+        (start, seconds, lines), _ = history_of(question, outcomes)
         return charts.history_chart_columns(
             labels,
             start,
@@ -79,7 +78,6 @@ def _moved(session, comp, ticks: list[live.Tick]) -> dict | None:
             chart_id="live-history",
         )
 
-    key = ("live-chart", str(session.get_bind().url), question.id, question.created_at)
     return {
         "id": question.id,
         "title": question.title,
@@ -88,7 +86,11 @@ def _moved(session, comp, ticks: list[live.Tick]) -> dict | None:
             {"label": o.label, "probability": probs[o.id], "index": k}
             for k, o in enumerate(outcomes)
         ],
-        "chart": cached(key, draw, version=(question.trade_count, status, end)),
+        "chart": cached(
+            ("live-chart", question.id),
+            draw,
+            version=(question.trade_count, status, end, question.title, tuple(labels)),
+        ),
     }
 
 

@@ -63,14 +63,31 @@ def _now_step() -> datetime:
     return now - timedelta(seconds=now.second % NOW_STEP)
 
 
+def history_of(question: Question, outcomes: list) -> tuple:
+    """The question's sampled history as a chart's columns (history.history_columns)
+    and its recent trades, read again only after a trade on it: kept in the app's
+    cache at its trade count.  The question page and the projector draw from it."""
+
+    def read() -> tuple:
+        session = get_session()
+        columns = history.history_columns(
+            session, question, [o.id for o in outcomes], max_points=charts.MAX_POINTS
+        )
+        recent = reads.recent_trades(session, question, labels={o.id: o.label for o in outcomes})
+        return columns, recent
+
+    version = (question.trade_count, tuple(o.label for o in outcomes))
+    return cached(("history", question.id), read, version=version)
+
+
 def _shared(question: Question, outcomes: list, status: str) -> dict:
     """The chart and the recent trades, the same for every viewer, rendered
     (partials/_chart.html shows ``chart`` and ``latest``, partials/_recent_trades.html
     ``trades``).
 
-    Kept in the app's cache per question, drawn again after each trade on it and
-    once a minute while it is open (its chart runs to now, and the trades say how
-    long ago they were).
+    Kept in the app's cache per question: read again after each trade on it, and
+    drawn again from what was read once a minute while it is open (its chart runs
+    to now, and the trades say how long ago they were).
     """
     now = _now_step()
     end = question.resolved_at if question.status in ("resolved", "cancelled") else None
@@ -78,11 +95,7 @@ def _shared(question: Question, outcomes: list, status: str) -> dict:
     labels = [o.label for o in outcomes]
 
     def draw() -> dict:
-        session = get_session()
-        recent = reads.recent_trades(session, question, labels={o.id: o.label for o in outcomes})
-        start, seconds, lines = history.history_columns(
-            session, question, [o.id for o in outcomes], max_points=charts.MAX_POINTS
-        )
+        (start, seconds, lines), recent = history_of(question, outcomes)
         chart = charts.history_chart_columns(
             labels,
             start,
@@ -101,7 +114,7 @@ def _shared(question: Question, outcomes: list, status: str) -> dict:
         }
 
     version = (question.trade_count, status, end, question.title, tuple(labels))
-    return cached(("history", question.id), draw, version=version)
+    return cached(("history-drawn", question.id), draw, version=version)
 
 
 def _market(question: Question, comp: Competition, outcomes: list) -> dict:

@@ -63,7 +63,7 @@ def test_projector_follows_a_trade_made_elsewhere(live_server, browser, page, sh
     server = live_server.url
     made = _class_with_a_question(live_server.app)
 
-    wall_ctx = browser.new_context(viewport=WALL)
+    wall_ctx = browser.new_context(viewport=WALL, bypass_csp=True)
     wall_ctx.set_default_timeout(15_000)
     wall = wall_ctx.new_page()
     login(wall, server, "teacher")
@@ -76,7 +76,7 @@ def test_projector_follows_a_trade_made_elsewhere(live_server, browser, page, sh
     wall.evaluate("window.__marker = 'no reload'")
 
     # A student buys on their own phone-sized browser.
-    phone = browser.new_context(viewport={"width": 390, "height": 844})
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
     student = phone.new_page()
     login(student, server, "student")
     student.goto(f"{server}/questions/{made['question']}")
@@ -138,7 +138,7 @@ def test_a_logged_out_student_joins_by_link_in_one_step(live_server, page, shots
 def test_organiser_resets_a_password_and_the_student_logs_in(live_server, browser, page, shots):
     server = live_server.url
     _class_with_a_question(live_server.app)
-    phone = browser.new_context(viewport={"width": 390, "height": 844})
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
     teacher = phone.new_page()
     login(teacher, server, "teacher")
     teacher.goto(f"{server}/c/class-7b/roster")
@@ -167,7 +167,7 @@ def test_each_irreversible_step_asks_on_the_server_first(live_server, browser):
     server = live_server.url
     made = _class_with_a_question(live_server.app)
     # Plain forms and pages: the same without JavaScript (axe-core needs it to run).
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     page = ctx.new_page()
     login(page, server, "teacher")
 
@@ -211,7 +211,9 @@ def test_each_irreversible_step_asks_on_the_server_first(live_server, browser):
 def test_times_show_in_the_viewers_zone_and_utc_without_javascript(live_server, browser, shots):
     server = live_server.url
     made = _class_with_a_question(live_server.app)
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="Asia/Tokyo")
+    ctx = browser.new_context(
+        viewport={"width": 390, "height": 844}, timezone_id="Asia/Tokyo", bypass_csp=True
+    )
     page = ctx.new_page()
     login(page, server, "student")
     page.goto(f"{server}/questions/{made['question']}")
@@ -234,7 +236,7 @@ def test_times_show_in_the_viewers_zone_and_utc_without_javascript(live_server, 
 def test_slug_follows_the_name_and_the_join_link_copies(live_server, browser):
     server = live_server.url
     _class_with_a_question(live_server.app)
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     ctx.grant_permissions(["clipboard-read", "clipboard-write"])
     page = ctx.new_page()
     login(page, server, "teacher")
@@ -260,7 +262,9 @@ def test_the_question_form_takes_local_time(live_server, browser):
 
     server = live_server.url
     made = _class_with_a_question(live_server.app)
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Asia/Tokyo")
+    ctx = browser.new_context(
+        viewport={"width": 1280, "height": 900}, timezone_id="Asia/Tokyo", bypass_csp=True
+    )
     page = ctx.new_page()
     login(page, server, "teacher")
     page.goto(f"{server}/moderate/questions/{made['question']}/edit")

@@ -141,9 +141,6 @@ class Question(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = _when()
     trade_count: int = 0
-    # One more for each comment added, hidden or shown again (services.comments): what a
-    # page keeps of the comments is good while it and trade_count (their positions) hold.
-    comments_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Outcome(SQLModel, table=True):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from forecast.models import Comment, Competition, Membership, Outcome, Position, Question, User
+from forecast.models import Comment, Competition, Membership, Outcome, Position, User
 from forecast.services import access
 from forecast.services.competitions import log_action
 from forecast.services.errors import Conflict, Invalid, NotFound, has_nul
@@ -41,20 +41,7 @@ def add_comment(*, session: Session, user_id: int, question_id: object, body: ob
     comment = Comment(question_id=question.id, user_id=user_id, body=body)
     session.add(comment)
     session.flush()
-    _changed(session, question)
     return comment
-
-
-def _changed(session: Session, question: Question) -> None:
-    """The question's comments changed: one more comments_version, counted in the database
-    (two comments at once count two), the session's copy read again when next used."""
-    q = Question.__table__.c
-    session.execute(
-        update(Question.__table__)
-        .where(q.id == question.id)
-        .values(comments_version=q.comments_version + 1)
-    )
-    session.expire(question, ["comments_version"])
 
 
 def set_hidden(
@@ -70,7 +57,6 @@ def set_hidden(
         raise Conflict("The comment is already " + ("hidden." if hidden else "shown."))
     comment.hidden = hidden
     session.add(comment)
-    _changed(session, question)
     log_action(
         session,
         question.competition_id,

@@ -8,7 +8,9 @@ of a private competition 404, and an anonymous visitor the login page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -94,6 +96,22 @@ def _field_error(form, err: DomainError) -> None:  # noqa: ANN001
         form.form_errors.append(err.message)
 
 
+T = TypeVar("T")
+
+
+def _submit(form, use_case: Callable[[Session], T]) -> tuple[T | None, DomainError | None]:  # noqa: ANN001
+    """Run a form's use case in one transaction: (its result, None), or (None, the
+    refusal) with its message next to the form's field.  Forbidden and not found go on
+    to their error pages."""
+    try:
+        return transaction(use_case), None
+    except DomainError as e:
+        if e.status in (403, 404):
+            raise
+        _field_error(form, e)
+        return None, e
+
+
 def _status(form, err: DomainError | None = None) -> int:  # noqa: ANN001
     if err is not None and err.status == 409:
         return 409
@@ -149,14 +167,8 @@ def create_question(slug: str):
                 initial_probabilities=form.initial_probabilities.parsed,
             )
 
-        try:
-            question = transaction(create)
-        except DomainError as e:
-            if e.status in (403, 404):
-                raise
-            err = e
-            _field_error(form, e)
-        else:
+        question, err = _submit(form, create)
+        if err is None:
             flash(f"Created “{question.title}”.", "success")
             return redirect(question_url(question.id), 303)
     return _render("moderate/new.html", comp=comp, form=form), _status(form, err)
@@ -176,26 +188,21 @@ def edit_question(question_id: int):
         # An unchanged close time (shown to the minute) is not a change; a past
         # one must not block fixing a typo in a closed question's text.
         unchanged = new_close == question.close_at.replace(second=0, microsecond=0)
-        try:
-            transaction(
-                lambda s: questions.edit_question(
-                    session=s,
-                    user_id=current_user.id,
-                    question_id=question.id,
-                    title=form.title.data,
-                    description=form.description.data or "",
-                    resolution_criteria=form.resolution_criteria.data or "",
-                    source=form.source.data or "",
-                    close_at=None if unchanged else new_close,
-                    reason=form.reason.data.strip(),
-                )
-            )
-        except DomainError as e:
-            if e.status in (403, 404):
-                raise
-            err = e
-            _field_error(form, e)
-        else:
+        _, err = _submit(
+            form,
+            lambda s: questions.edit_question(
+                session=s,
+                user_id=current_user.id,
+                question_id=question.id,
+                title=form.title.data,
+                description=form.description.data or "",
+                resolution_criteria=form.resolution_criteria.data or "",
+                source=form.source.data or "",
+                close_at=None if unchanged else new_close,
+                reason=form.reason.data.strip(),
+            ),
+        )
+        if err is None:
             flash("Saved the question.", "success")
             return redirect(question_url(question.id), 303)
     return _render(
@@ -269,23 +276,18 @@ def resolve(question_id: int):
         else:
             return _confirm_resolve(question, comp, outcomes, form)
     elif valid:
-        try:
-            transaction(
-                lambda s: resolution.resolve(
-                    session=s,
-                    user_id=current_user.id,
-                    question_id=question.id,
-                    outcome_id=form.outcome.data,
-                    note=form.note.data or "",
-                    source_url=form.source_url.data or "",
-                )
-            )
-        except DomainError as e:
-            if e.status in (403, 404):
-                raise
-            err = e
-            _field_error(form, e)
-        else:
+        _, err = _submit(
+            form,
+            lambda s: resolution.resolve(
+                session=s,
+                user_id=current_user.id,
+                question_id=question.id,
+                outcome_id=form.outcome.data,
+                note=form.note.data or "",
+                source_url=form.source_url.data or "",
+            ),
+        )
+        if err is None:
             label = next(o.label for o in outcomes if o.id == form.outcome.data)
             flash(f"Resolved “{question.title}” to {label}; winners are paid.", "success")
             return redirect(question_url(question.id), 303)
@@ -337,18 +339,13 @@ def cancel(question_id: int):
     form = NoteForm()
     err = None
     if form.validate_on_submit():
-        try:
-            transaction(
-                lambda s: resolution.cancel(
-                    session=s, user_id=current_user.id, question_id=question.id, note=form.note.data
-                )
-            )
-        except DomainError as e:
-            if e.status in (403, 404):
-                raise
-            err = e
-            _field_error(form, e)
-        else:
+        _, err = _submit(
+            form,
+            lambda s: resolution.cancel(
+                session=s, user_id=current_user.id, question_id=question.id, note=form.note.data
+            ),
+        )
+        if err is None:
             flash(f"Cancelled “{question.title}” (N/A); every trade is refunded.", "success")
             return redirect(question_url(question.id), 303)
     return _render(
@@ -369,18 +366,13 @@ def undo(question_id: int):
     err = None
     was = question.status
     if form.validate_on_submit():
-        try:
-            transaction(
-                lambda s: resolution.undo(
-                    session=s, user_id=current_user.id, question_id=question.id, note=form.note.data
-                )
-            )
-        except DomainError as e:
-            if e.status in (403, 404):
-                raise
-            err = e
-            _field_error(form, e)
-        else:
+        _, err = _submit(
+            form,
+            lambda s: resolution.undo(
+                session=s, user_id=current_user.id, question_id=question.id, note=form.note.data
+            ),
+        )
+        if err is None:
             what = "cancellation" if was == "cancelled" else "resolution"
             flash(
                 f"Undid the {what} of “{question.title}”; it is closed and awaits resolution.",

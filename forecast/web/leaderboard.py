@@ -32,15 +32,20 @@ def leaderboard(slug: str):
     page, pages = page_of(len(standings), LEADERBOARD_PAGE)
     shown = standings[(page - 1) * LEADERBOARD_PAGE : page * LEADERBOARD_PAGE]
     me = uid()
-    mine = None
-    if me is not None and all(s.user_id != me for s in shown):
-        mine = standings.of_user(me)
+    rows = _rows(comp, standings, by, page)
+    # The viewer's own line, marked, between the lines before and after it as anyone
+    # sees them; below the page (after a gap) when it is not on this one.
+    at = next((k for k, s in enumerate(shown) if s.user_id == me), None) if me else None
+    own = shown[at] if at is not None else None
+    mine = standings.of_user(me) if me is not None and at is None else None
     return render(
         "leaderboard.html",
         "partials/_leaderboard.html",
         competition=comp,
         standings=shown,
-        rows=_rows(comp, standings, by, page),
+        before=Markup("".join(rows[:at])),
+        own=own,
+        after=Markup("".join(rows[at + 1 :])) if at is not None else Markup(),
         mine=mine,
         players=len(standings),
         page_no=page,

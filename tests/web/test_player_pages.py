@@ -509,3 +509,26 @@ def test_the_question_list_comes_thirty_cards_a_page(web, make_user, make_questi
     assert web.client.get("/?page=99").status_code == 200
     assert web.client.get("/?page=-3").status_code == 200
     assert web.client.get("/?page=x").status_code == 200
+
+
+def test_leaderboard_marks_each_viewers_own_line_among_the_cached_ones(
+    web, make_user, make_question, buy
+):
+    """The lines come from the app's cache as anyone sees them; only the viewer's own is
+    rendered again, marked, in its place."""
+    users = [make_user(name) for name in ("ann", "ben", "cat")]
+    q = make_question()
+    yes, _ = web.outcomes(q)
+    for k, user in enumerate(users):
+        buy(user, q, yes, spend=10 * (k + 1))  # earlier trades rank first on a tie
+    for user in users:
+        web.login(user)
+        html = web.client.get("/c/public/leaderboard").get_data(as_text=True)
+        lines = re.findall(
+            r'<tr( class="me" aria-current="true")?>\s*<td class="num rank">(\d+)</td>\s*'
+            r"<td>(?:<a [^>]*>)?(\w+)",
+            html,
+        )
+        assert [int(rank) for _, rank, _ in lines] == [1, 2, 3]
+        assert [name for marked, _, name in lines if marked] == [user.username]
+        assert html.count('<span class="badge">you</span>') == 1

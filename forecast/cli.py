@@ -32,9 +32,10 @@ def _fail(message: str) -> None:
 
 
 def prepare_site() -> int:
-    """Migrate and seed an empty site; returns how many seed questions were created."""
+    """Migrate (in a process of its own: site.upgrade_apart) and seed an empty site;
+    returns how many seed questions were created."""
     db = get_db()
-    site.upgrade(db.url)
+    site.upgrade_apart(db.url)
     return db.transaction(lambda s: site.seed_if_empty(session=s))
 
 

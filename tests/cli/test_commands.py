@@ -171,3 +171,21 @@ def test_serve_answers_with_the_seed_questions(tmp_path):
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+def test_a_server_migrates_in_a_process_of_its_own_and_never_loads_alembic(tmp_path):
+    """`forecast serve` migrates through site.upgrade_apart: the server's own process
+    keeps no migration tool in memory, and a failed migration stops it."""
+    from forecast.services import site
+
+    url = f"sqlite:///{tmp_path / 'apart.db'}"
+    site.upgrade_apart(url)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    engine.dispose()
+    assert head == sorted(p.name for p in site.MIGRATIONS.glob("versions/0*.py"))[-1][:4]
+    check = "import sys, forecast.cli; assert 'alembic' not in sys.modules"
+    subprocess.run([sys.executable, "-c", check], check=True)
+    with pytest.raises(subprocess.CalledProcessError):
+        site.upgrade_apart(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}")

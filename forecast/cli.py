@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 
@@ -35,7 +36,10 @@ def prepare_site() -> int:
     """Migrate (in a process of its own: site.upgrade_apart) and seed an empty site;
     returns how many seed questions were created."""
     db = get_db()
-    site.upgrade_apart(db.url)
+    try:
+        site.upgrade_apart(db.url)
+    except subprocess.CalledProcessError:
+        _fail("migrating the database failed; the error is above.")
     return db.transaction(lambda s: site.seed_if_empty(session=s))
 
 

@@ -38,10 +38,10 @@ def upgrade(url: str) -> None:
 
 def upgrade_apart(url: str) -> None:
     """:func:`upgrade` in a Python process of its own: a server that migrates its
-    database as it starts never loads alembic, which it would keep in memory (about
-    11 MB) for as long as it serves.  The URL goes by the environment, not the
-    command line, which other users of the machine can read.  Raises
-    CalledProcessError when the migration fails (its traceback on stderr)."""
+    database as it starts never loads alembic, which it would keep in memory for as
+    long as it serves.  The URL goes by the environment, not the command line, which
+    other users of the machine can read.  Raises CalledProcessError when the
+    migration fails (its traceback on stderr)."""
     name = "FORECAST_MIGRATE_URL"
     code = f"import os; from forecast.services.site import upgrade; upgrade(os.environ[{name!r}])"
     subprocess.run([sys.executable, "-c", code], env={**os.environ, name: url}, check=True)

@@ -19,7 +19,7 @@ from forecast.services.questions import outcome_rows
 from forecast.services.standings import leaderboard
 from forecast.web import charts
 from forecast.web.competition_forms import ConfirmForm
-from forecast.web.questions import history_of
+from forecast.web.questions import history_chart
 from forecast.web.render import render
 
 bp = Blueprint("live", __name__)
@@ -66,17 +66,7 @@ def _moved(session, comp, ticks: list[live.Tick]) -> dict | None:
     labels = [o.label for o in outcomes]
 
     def draw() -> Markup:
-        (start, seconds, lines), _ = history_of(question, outcomes)
-        return charts.history_chart_columns(
-            labels,
-            start,
-            seconds,
-            lines,
-            end=end,
-            end_label="now" if status == "open" else None,
-            title=f"Probability history: {question.title}",
-            chart_id="live-history",
-        )
+        return history_chart(question, outcomes, status, end, chart_id="live-history")
 
     return {
         "id": question.id,

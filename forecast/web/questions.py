@@ -80,6 +80,24 @@ def history_of(question: Question, outcomes: list) -> tuple:
     return cached(("history", question.id), read, version=version)
 
 
+def history_chart(
+    question: Question, outcomes: list, status: str, end: datetime, *, chart_id: str = "history"
+) -> Markup:
+    """The question's probability chart to ``end``, drawn from :func:`history_of` (the
+    question page's, and the projector's with its own ``chart_id``)."""
+    (start, seconds, lines), _ = history_of(question, outcomes)
+    return charts.history_chart_columns(
+        [o.label for o in outcomes],
+        start,
+        seconds,
+        lines,
+        end=end,
+        end_label="now" if status == "open" else None,
+        title=f"Probability history: {question.title}",
+        chart_id=chart_id,
+    )
+
+
 def _shared(question: Question, outcomes: list, status: str) -> dict:
     """The chart and the recent trades, the same for every viewer, rendered
     (partials/_chart.html shows ``chart`` and ``latest``, partials/_recent_trades.html
@@ -95,20 +113,11 @@ def _shared(question: Question, outcomes: list, status: str) -> dict:
     labels = [o.label for o in outcomes]
 
     def draw() -> dict:
-        (start, seconds, lines), recent = history_of(question, outcomes)
-        chart = charts.history_chart_columns(
-            labels,
-            start,
-            seconds,
-            lines,
-            end=end,
-            end_label="now" if status == "open" else None,
-            title=f"Probability history: {question.title}",
-        )
+        _, recent = history_of(question, outcomes)
         at = utcnow()
         trades = render_template("partials/_trade_list.html", recent_trades=recent, now=at)
         return {
-            "chart": chart,
+            "chart": history_chart(question, outcomes, status, end),
             "latest": relative(recent[0]["at"], at) if recent else None,  # "2 minutes ago"
             "trades": Markup(trades),
         }

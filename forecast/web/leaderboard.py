@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from flask import Blueprint, get_template_attribute, request
 from markupsafe import Markup
 
@@ -10,7 +12,6 @@ from forecast.cache import cached
 from forecast.db import get_session
 from forecast.models import Competition
 from forecast.services import access
-from forecast.services.standings import Standings
 from forecast.services.standings import leaderboard as competition_standings
 from forecast.web.lookups import page_of, uid, viewable_competition
 from forecast.web.render import render
@@ -32,10 +33,11 @@ def leaderboard(slug: str):
     page, pages = page_of(len(standings), LEADERBOARD_PAGE)
     shown = standings[(page - 1) * LEADERBOARD_PAGE : page * LEADERBOARD_PAGE]
     me = uid()
-    rows = _rows(comp, standings, by, page)
+    rows = _rows(comp, shown, standings.version, by, page)
     # The viewer's own line, marked, between the lines before and after it as anyone
     # sees them; below the page (after a gap) when it is not on this one.
     at = next((k for k, s in enumerate(shown) if s.user_id == me), None) if me else None
+    cut = len(shown) if at is None else at
     own = shown[at] if at is not None else None
     mine = standings.of_user(me) if me is not None and at is None else None
     return render(
@@ -43,9 +45,9 @@ def leaderboard(slug: str):
         "partials/_leaderboard.html",
         competition=comp,
         standings=shown,
-        before=Markup("".join(rows[:at])),
+        before=Markup("".join(rows[:cut])),
         own=own,
-        after=Markup("".join(rows[at + 1 :])) if at is not None else Markup(),
+        after=Markup("".join(rows[cut + 1 :])),
         mine=mine,
         players=len(standings),
         page_no=page,
@@ -59,14 +61,14 @@ def leaderboard(slug: str):
     )
 
 
-def _rows(comp: Competition, standings: Standings, by: str, page: int) -> list[Markup]:
-    """The page's lines as rendered for any viewer (the viewer's own is rendered again,
-    marked), in the app's cache at the standings' version: a hundred lines are most
-    of what the page costs, and they change only with the standings."""
-    shown = standings[(page - 1) * LEADERBOARD_PAGE : page * LEADERBOARD_PAGE]
+def _rows(comp: Competition, shown: list, version: Hashable, by: str, page: int) -> list[Markup]:
+    """The page's ``shown`` lines as rendered for any viewer (the viewer's own is
+    rendered again, marked), in the app's cache at the standings' ``version``: a
+    hundred lines are most of what the page costs, and they change only with the
+    standings."""
 
     def render_rows() -> list[Markup]:
         row = get_template_attribute("partials/_standing_row.html", "standing_row")
         return [row(s, None, by, comp) for s in shown]
 
-    return cached(("leaderboard", comp.id, by, page), render_rows, version=standings.version)
+    return cached(("leaderboard", comp.id, by, page), render_rows, version=version)

@@ -79,10 +79,7 @@ def _act(slug: str, action, done: str):
     return redirect(url_for("roster.index", slug=slug), 303)
 
 
-@bp.post("/c/<slug>/roster/<int:membership_id>/remove")
-@login_required
-def remove(slug: str, membership_id: int):
-    """Remove a member: their trades stay; they leave the ranking and stop trading."""
+def _set_removed(slug: str, membership_id: int, removed: bool, done: str):
     return _act(
         slug,
         lambda s, comp: roster.set_removed(
@@ -90,27 +87,25 @@ def remove(slug: str, membership_id: int):
             user_id=current_user.id,
             competition=comp,
             membership_id=membership_id,
-            removed=True,
+            removed=removed,
         ),
-        "Removed. Their trades stay; they are off the leaderboard and can no longer trade.",
+        done,
     )
+
+
+@bp.post("/c/<slug>/roster/<int:membership_id>/remove")
+@login_required
+def remove(slug: str, membership_id: int):
+    """Remove a member: their trades stay; they leave the ranking and stop trading."""
+    done = "Removed. Their trades stay; they are off the leaderboard and can no longer trade."
+    return _set_removed(slug, membership_id, True, done)
 
 
 @bp.post("/c/<slug>/roster/<int:membership_id>/restore")
 @login_required
 def restore(slug: str, membership_id: int):
     """Bring a removed member back into the game."""
-    return _act(
-        slug,
-        lambda s, comp: roster.set_removed(
-            session=s,
-            user_id=current_user.id,
-            competition=comp,
-            membership_id=membership_id,
-            removed=False,
-        ),
-        "Back in the game.",
-    )
+    return _set_removed(slug, membership_id, False, "Back in the game.")
 
 
 @bp.post("/c/<slug>/roster/<int:membership_id>/plays/<int:plays>")
